@@ -1,0 +1,3 @@
+"""leadml: open, inspectable predictive lead scoring."""
+
+__version__ = "0.1.0"

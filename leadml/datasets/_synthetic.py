@@ -1,0 +1,379 @@
+"""A synthetic B2B CRM with ground truth.
+
+The generator is a hidden Markov model per lead. The hidden state is a persona (buyer or job
+seeker, fixed) and an intent level (cold, warm or hot) that evolves day by day. Each day a lead
+emits behavioural events (web visits by page, e-mail opens and clicks, forms, downloads,
+webinars, demo requests, unsubscribes) at rates that depend on its state, and converts with a
+daily hazard that depends on its state and on its profile fit (industry, company size,
+seniority, country, free vs business e-mail domain).
+
+Because the model is an HMM, the generator runs the forward filter on exactly what a model can
+observe (the profile, every event before the cut-off, and the fact that the lead has not
+converted yet). ``truth.p_true`` is therefore the best possible probability, given the
+observable data, that a lead converts within the horizon after each cut-off: the ceiling
+any model can reach, not an oracle that knows the hidden state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from leadml.exceptions import ConfigError
+
+__all__ = ["CRMData", "make_crm"]
+
+# --- profile -----------------------------------------------------------------------------
+INDUSTRIES = {  # name: (share, fit effect)
+    "software": (0.22, 0.55),
+    "financial services": (0.14, 0.35),
+    "healthcare": (0.12, 0.10),
+    "manufacturing": (0.14, 0.0),
+    "retail": (0.12, -0.25),
+    "media": (0.08, -0.10),
+    "education": (0.10, -0.55),
+    "government": (0.08, -0.40),
+}
+COUNTRIES = {  # name: (share, fit effect)
+    "US": (0.38, 0.20),
+    "UK": (0.12, 0.15),
+    "DE": (0.10, 0.15),
+    "FR": (0.07, 0.0),
+    "CA": (0.06, 0.10),
+    "AU": (0.05, 0.05),
+    "IN": (0.12, -0.35),
+    "BR": (0.06, -0.25),
+    "NG": (0.04, -0.60),
+}
+SENIORITY = {  # name: (share, fit effect, titles)
+    "C-level": (0.06, 0.25, ("CEO", "CTO", "CFO", "COO")),
+    "VP": (0.09, 0.50, ("VP Engineering", "VP Marketing", "VP Sales")),
+    "Director": (0.16, 0.40, ("Director of Engineering", "Director of Marketing", "IT Director")),
+    "Manager": (0.27, 0.20, ("Marketing Manager", "Engineering Manager", "Product Manager")),
+    "Individual contributor": (0.30, -0.10, ("Software Engineer", "Analyst", "Consultant")),
+    "Student": (0.12, -0.30, ("Student", "Graduate Student")),
+}
+SOURCES = {  # name: (share, initial intent distribution cold/warm/hot)
+    "website_organic": (0.24, (0.60, 0.32, 0.08)),
+    "paid_search": (0.18, (0.55, 0.35, 0.10)),
+    "webinar": (0.12, (0.50, 0.40, 0.10)),
+    "content_syndication": (0.16, (0.75, 0.22, 0.03)),
+    "event_list": (0.14, (0.85, 0.13, 0.02)),
+    "referral": (0.08, (0.40, 0.40, 0.20)),
+    "demo_request_form": (0.08, (0.20, 0.40, 0.40)),
+}
+P_JOBSEEKER = {"Student": 0.85}  # by seniority; others below
+P_JOBSEEKER_OTHER = 0.04
+FREE_EMAIL_EFFECT = -0.60
+P_FREE_EMAIL = {"buyer": 0.18, "jobseeker": 0.80}
+
+# --- behaviour ---------------------------------------------------------------------------
+# channel: (event_type, detail, buyer rates per day for cold/warm/hot, job seeker rate per day)
+CHANNELS: tuple[tuple[str, str | None, tuple[float, float, float], float], ...] = (
+    ("page_view", "/", (0.015, 0.12, 0.30), 0.15),
+    ("page_view", "/product", (0.005, 0.08, 0.30), 0.05),
+    ("page_view", "/pricing", (0.001, 0.03, 0.25), 0.005),
+    ("page_view", "/docs", (0.003, 0.05, 0.15), 0.10),
+    ("page_view", "/blog", (0.010, 0.06, 0.08), 0.20),
+    ("page_view", "/careers", (0.001, 0.002, 0.002), 0.12),
+    ("email_sent", "campaign", (0.07, 0.07, 0.07), 0.07),
+    ("email_open", "campaign", (0.040, 0.07, 0.09), 0.08),
+    ("email_click", "campaign", (0.003, 0.03, 0.08), 0.02),
+    ("form_fill", "contact_us", (0.0005, 0.004, 0.030), 0.001),
+    ("form_fill", "newsletter", (0.001, 0.004, 0.003), 0.010),
+    ("content_download", "ebook", (0.002, 0.015, 0.025), 0.040),
+    ("content_download", "whitepaper", (0.001, 0.010, 0.030), 0.020),
+    ("webinar_attended", None, (0.001, 0.010, 0.020), 0.020),
+    ("demo_request", None, (0.0001, 0.002, 0.025), 0.0005),
+    ("unsubscribe", None, (0.004, 0.0008, 0.0002), 0.002),
+)
+CAMPAIGNS = ("newsletter", "product_update", "nurture", "event_invite")
+# daily intent transitions (rows: from cold/warm/hot)
+INTENT_T = np.array(
+    [
+        [0.993, 0.005, 0.002],
+        [0.040, 0.950, 0.010],
+        [0.020, 0.080, 0.900],
+    ]
+)
+HAZARD = np.array([0.00015, 0.0015, 0.015])  # buyer daily conversion hazard at fit 0
+JOBSEEKER_HAZARD_FACTOR = 0.03
+
+
+@dataclass(frozen=True)
+class CRMData:
+    """A generated CRM: the three contract tables plus ground truth.
+
+    Attributes
+    ----------
+    leads, events, conversions : DataFrame
+        The contract tables.
+    truth : DataFrame
+        ``lead_id, as_of, p_true``: for every cut-off of the truth schedule (every
+        ``every`` from ``start``, for each lead created before it and not yet converted), the
+        probability, given everything observable, that the lead converts in ``(as_of, as_of + horizon]``.
+    latent : DataFrame
+        ``lead_id, persona, fit_logit``: hidden generator variables, for analysis only.
+    start, observed_until : Timestamp
+        The first day and the end (exclusive) of the data.
+    horizon, every : Timedelta
+    """
+
+    leads: pd.DataFrame
+    events: pd.DataFrame
+    conversions: pd.DataFrame
+    truth: pd.DataFrame
+    latent: pd.DataFrame
+    start: pd.Timestamp
+    observed_until: pd.Timestamp
+    horizon: pd.Timedelta
+    every: pd.Timedelta
+
+
+def _pick(rng: np.random.Generator, table: dict, n: int) -> np.ndarray:
+    names = list(table)
+    p = np.array([v[0] for v in table.values()], dtype=float)
+    return rng.choice(len(names), size=n, p=p / p.sum())
+
+
+def make_crm(
+    n_leads: int = 20_000,
+    *,
+    days: int = 420,
+    start: str | pd.Timestamp = "2024-01-01",
+    horizon_days: int = 30,
+    every_days: int = 7,
+    leads_per_account: float = 4.0,
+    missing_rate: float = 0.08,
+    seed: int = 0,
+) -> CRMData:
+    """Generate a realistic B2B CRM with leads, behavioural events, conversions and ground truth.
+
+    Parameters
+    ----------
+    n_leads : int
+        Number of leads, created uniformly over the first ``days - horizon_days`` days.
+    days : int
+        Length of the data in days; the event log runs to the end, past every cut-off.
+    start : str or Timestamp
+        First day (UTC midnight).
+    horizon_days : int
+        Horizon of ``truth.p_true``.
+    every_days : int
+        Spacing of the truth cut-offs (UTC midnights ``start + k * every_days``, ``k >= 1``).
+    leads_per_account : float
+        Mean leads per account (accounts share industry, size and country).
+    missing_rate : float
+        Share of missing values in industry, employees and country.
+    seed : int
+        The same seed gives the same data.
+
+    Examples
+    --------
+    >>> crm = make_crm(500, days=120, seed=1)
+    >>> sorted(crm.leads.columns)[:3]
+    ['account_id', 'country', 'created_at']
+    """
+    if n_leads < 1 or days <= horizon_days or every_days < 1 or horizon_days < 1:
+        raise ConfigError(
+            "make_crm: need n_leads >= 1, horizon_days >= 1, every_days >= 1 and days > horizon_days; "
+            f"got n_leads={n_leads}, days={days}, horizon_days={horizon_days}, every_days={every_days}."
+        )
+    rng = np.random.default_rng(seed)
+    t0 = pd.Timestamp(start)
+    t0 = (t0.tz_localize("UTC") if t0.tzinfo is None else t0.tz_convert("UTC")).normalize()
+
+    # --- accounts and profiles -----------------------------------------------------------
+    n_acc = max(1, round(n_leads / leads_per_account))
+    acc_ind = _pick(rng, INDUSTRIES, n_acc)
+    acc_cty = _pick(rng, COUNTRIES, n_acc)
+    acc_emp = np.maximum(1, np.round(np.exp(rng.normal(np.log(150), 1.7, n_acc)))).astype(float)
+    acc_w = rng.pareto(1.5, n_acc) + 1.0
+    acc = rng.choice(n_acc, size=n_leads, p=acc_w / acc_w.sum())
+    sen = _pick(rng, SENIORITY, n_leads)
+    sen_names = list(SENIORITY)
+    p_js = np.array([P_JOBSEEKER.get(sen_names[s], P_JOBSEEKER_OTHER) for s in sen])
+    jobseeker = rng.random(n_leads) < p_js
+    titles = np.array(
+        [rng.choice(SENIORITY[sen_names[s]][2]) for s in range(len(sen_names))], dtype=object
+    )
+    title_idx = rng.integers(0, 10_000, n_leads)
+    job_title = np.array(
+        [SENIORITY[sen_names[s]][2][i % len(SENIORITY[sen_names[s]][2])] for s, i in zip(sen, title_idx, strict=True)],
+        dtype=object,
+    )
+    del titles
+    free = rng.random(n_leads) < np.where(jobseeker, P_FREE_EMAIL["jobseeker"], P_FREE_EMAIL["buyer"])
+    src = _pick(rng, SOURCES, n_leads)
+
+    ind_eff = np.array([v[1] for v in INDUSTRIES.values()])[acc_ind[acc]]
+    cty_eff = np.array([v[1] for v in COUNTRIES.values()])[acc_cty[acc]]
+    emp = acc_emp[acc]
+    emp_eff = 0.35 - 0.30 * (np.log10(emp) - 2.7) ** 2
+    miss_ind = rng.random(n_leads) < missing_rate
+    miss_cty = rng.random(n_leads) < missing_rate / 2
+    miss_emp = rng.random(n_leads) < missing_rate * 1.5
+    # A missing value contributes a fixed effect, so the truth stays a function of what is observed.
+    ind_eff = np.where(miss_ind, 0.0, ind_eff)
+    cty_eff = np.where(miss_cty, 0.0, cty_eff)
+    emp_eff = np.where(miss_emp, -0.10, emp_eff)
+    sen_eff = np.array([v[1] for v in SENIORITY.values()])[sen]
+    fit = ind_eff + cty_eff + emp_eff + sen_eff + np.where(free, FREE_EMAIL_EFFECT, 0.0)
+
+    # creation times: uniform over the days before the last horizon, slightly growing
+    span = days - horizon_days
+    c_day = np.floor(span * np.sqrt(rng.random(n_leads)) * 0.4 + span * rng.random(n_leads) * 0.6).astype(int)
+    c_day = np.clip(c_day, 0, span - 1)
+    c_frac = rng.random(n_leads) * 0.999
+
+    # --- hidden states ------------------------------------------------------------------
+    n_ch = len(CHANNELS)
+    R = np.zeros((6, n_ch))  # state = persona * 3 + intent
+    for j, (_, _, buyer, js) in enumerate(CHANNELS):
+        R[0:3, j] = buyer
+        R[3:6, j] = js
+    logR = np.log(R)
+    R_sum = R.sum(axis=1)
+    T = np.zeros((6, 6))
+    T[0:3, 0:3] = INTENT_T
+    T[3:6, 3:6] = INTENT_T
+    T_cum = np.cumsum(T, axis=1)
+    base_h = np.concatenate([HAZARD, HAZARD * JOBSEEKER_HAZARD_FACTOR])
+    h = 1.0 - np.exp(-base_h[None, :] * np.exp(fit)[:, None])  # (n_leads, 6)
+
+    src_pi = np.array([v[1] for v in SOURCES.values()])[src]  # (n, 3)
+    pj = p_js[:, None]
+    pi0 = np.concatenate([(1 - pj) * src_pi, pj * src_pi], axis=1)  # filter prior (observables)
+
+    # P(convert within H days | state) per lead
+    S = np.ones((n_leads, 6))
+    for _ in range(horizon_days):
+        S = (1.0 - h) * (S @ T.T)
+    q = 1.0 - S
+
+    state = np.full(n_leads, -1)
+    post = np.zeros((n_leads, 6))
+    converted = np.zeros(n_leads, dtype=bool)
+    conv_time = np.full(n_leads, np.nan)
+    ev_lead: list[np.ndarray] = []
+    ev_ch: list[np.ndarray] = []
+    ev_t: list[np.ndarray] = []
+    tr_lead: list[np.ndarray] = []
+    tr_day: list[np.ndarray] = []
+    tr_p: list[np.ndarray] = []
+    order = np.argsort(c_day, kind="stable")
+    c_sorted = c_day[order]
+
+    for d in range(days):
+        n_created = np.searchsorted(c_sorted, d, side="right")
+        alive = order[:n_created]
+        alive = alive[~converted[alive]]
+        if alive.size == 0:
+            continue
+        is_new = c_day[alive] == d
+        old, new = alive[~is_new], alive[is_new]
+        # predict step for existing leads; prior for new ones
+        if old.size:
+            post[old] = post[old] @ T
+            if d % every_days == 0 and d > 0:
+                tr_lead.append(old)
+                tr_day.append(np.full(old.size, d))
+                tr_p.append(np.einsum("ij,ij->i", post[old], q[old]))
+            u = rng.random(old.size)
+            state[old] = (u[:, None] > T_cum[state[old]]).sum(axis=1)
+        if new.size:
+            post[new] = pi0[new]
+            persona = jobseeker[new].astype(int)
+            u = rng.random(new.size)
+            intent = (u[:, None] > np.cumsum(src_pi[new], axis=1)).sum(axis=1)
+            state[new] = persona * 3 + np.minimum(intent, 2)
+        s = state[alive]
+        # emissions: total count, then split over channels
+        n_tot = rng.poisson(R_sum[s])
+        nz = np.flatnonzero(n_tot)
+        loglik = np.broadcast_to(-R_sum, (alive.size, 6)).copy()
+        if nz.size:
+            counts = rng.multinomial(n_tot[nz], R[s[nz]] / R_sum[s[nz], None])
+            loglik[nz] += counts @ logR.T
+            rows, chans = np.nonzero(counts)
+            reps = counts[rows, chans]
+            lead_rep = np.repeat(alive[nz][rows], reps)
+            ev_lead.append(lead_rep)
+            ev_ch.append(np.repeat(chans, reps))
+            lo = np.where(c_day[lead_rep] == d, c_frac[lead_rep], 0.0)
+            ev_t.append(d + lo + (1.0 - lo) * rng.random(lead_rep.size))
+        # conversion
+        hz = h[alive, s]
+        conv = rng.random(alive.size) < hz
+        if conv.any():
+            cl = alive[conv]
+            converted[cl] = True
+            lo = np.where(c_day[cl] == d, c_frac[cl], 0.0)
+            conv_time[cl] = d + lo + (1.0 - lo) * rng.random(cl.size) * 0.999
+        # update step (not converted) for the survivors
+        keep = ~conv
+        surv = alive[keep]
+        ll = loglik[keep]
+        ll -= ll.max(axis=1, keepdims=True)
+        p = post[surv] * np.exp(ll) * (1.0 - h[surv])
+        post[surv] = p / p.sum(axis=1, keepdims=True)
+
+    # --- assemble tables ------------------------------------------------------------------
+    lead_ids = np.array([f"L{i:07d}" for i in range(n_leads)], dtype=object)
+    acc_ids = np.array([f"A{i:05d}" for i in range(n_acc)], dtype=object)
+    to_ts = lambda x: t0 + pd.to_timedelta(np.round(np.asarray(x) * 86_400_000_000), unit="us")  # noqa: E731
+    ind_names = np.array(list(INDUSTRIES), dtype=object)
+    cty_names = np.array(list(COUNTRIES), dtype=object)
+    leads = pd.DataFrame(
+        {
+            "lead_id": lead_ids,
+            "created_at": to_ts(c_day + c_frac),
+            "account_id": acc_ids[acc],
+            "industry": np.where(miss_ind, None, ind_names[acc_ind[acc]]),
+            "employees": np.where(miss_emp, np.nan, emp),
+            "country": np.where(miss_cty, None, cty_names[acc_cty[acc]]),
+            "seniority": np.array(sen_names, dtype=object)[sen],
+            "job_title": job_title,
+            "lead_source": np.array(list(SOURCES), dtype=object)[src],
+            "email_domain_type": np.where(free, "free", "business"),
+        }
+    )
+    li = np.concatenate(ev_lead) if ev_lead else np.array([], dtype=int)
+    ch = np.concatenate(ev_ch) if ev_ch else np.array([], dtype=int)
+    tt = np.concatenate(ev_t) if ev_t else np.array([], dtype=float)
+    ev_order = np.lexsort((tt, li))
+    li, ch, tt = li[ev_order], ch[ev_order], tt[ev_order]
+    types = np.array([c[0] for c in CHANNELS], dtype=object)
+    details = np.array([c[1] for c in CHANNELS], dtype=object)
+    det = details[ch]
+    is_campaign = det == "campaign"
+    det[is_campaign] = np.array(CAMPAIGNS, dtype=object)[rng.integers(0, len(CAMPAIGNS), int(is_campaign.sum()))]
+    events = pd.DataFrame(
+        {"lead_id": lead_ids[li], "timestamp": to_ts(tt), "event_type": types[ch], "detail": det}
+    )
+    cmask = converted
+    conversions = pd.DataFrame(
+        {"lead_id": lead_ids[cmask], "converted_at": to_ts(conv_time[cmask])}
+    )
+    if tr_lead:
+        tl, td, tp = np.concatenate(tr_lead), np.concatenate(tr_day), np.concatenate(tr_p)
+    else:
+        tl, td, tp = np.array([], dtype=int), np.array([], dtype=int), np.array([], dtype=float)
+    truth = pd.DataFrame({"lead_id": lead_ids[tl], "as_of": to_ts(td), "p_true": tp})
+    truth = truth.sort_values(["as_of", "lead_id"], kind="stable").reset_index(drop=True)
+    latent = pd.DataFrame(
+        {"lead_id": lead_ids, "persona": np.where(jobseeker, "job_seeker", "buyer"), "fit_logit": fit}
+    )
+    return CRMData(
+        leads=leads,
+        events=events,
+        conversions=conversions,
+        truth=truth,
+        latent=latent,
+        start=t0,
+        observed_until=t0 + pd.Timedelta(days=days),
+        horizon=pd.Timedelta(days=horizon_days),
+        every=pd.Timedelta(days=every_days),
+    )

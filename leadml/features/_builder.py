@@ -1,0 +1,278 @@
+"""Point-in-time feature tables and training sets."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from leadml.exceptions import ConfigError, RowsExcludedWarning
+from leadml.features._engines import run_sql
+from leadml.features._spec import FeatureSpec
+from leadml.features._sql import DAY_US, feature_sql, window_bounds, window_counts_sql
+from leadml.features._time import make_cutoffs, parse_duration, to_us
+from leadml.schema._contract import (
+    LeadData,
+    UnknownLeads,
+    examples,
+    validate_cutoffs,
+    validate_lead_data,
+)
+
+__all__ = ["build_features", "build_training_set", "label_rows"]
+
+Engine = Literal["duckdb"]
+MAX_DECAY_SPAN = 900.0  # half-lives between a lead's first and last cut-off (2**900 fits a double)
+
+
+def _as_data(
+    leads: pd.DataFrame | LeadData,
+    events: pd.DataFrame | None,
+    conversions: pd.DataFrame | None,
+    unknown_leads: UnknownLeads,
+) -> LeadData:
+    if isinstance(leads, LeadData):
+        return leads
+    return validate_lead_data(leads, events, conversions, unknown_leads=unknown_leads)
+
+
+def build_features(
+    spec: FeatureSpec,
+    leads: pd.DataFrame | LeadData,
+    events: pd.DataFrame | None = None,
+    cutoffs: pd.DataFrame | None = None,
+    *,
+    engine: Engine = "duckdb",
+    unknown_leads: UnknownLeads = "error",
+) -> pd.DataFrame:
+    """Features of a fitted ``spec`` at each cut-off: ``lead_id, as_of`` then ``spec.feature_names_``.
+
+    One row per cut-off, in the order given. Only events strictly before each ``as_of`` are
+    used, so a complete event log and one cut at ``as_of`` give the same features.
+    """
+    spec.check_is_fitted()
+    data = _as_data(leads, events, None, unknown_leads)
+    if cutoffs is None:
+        raise ConfigError("build_features: pass cutoffs (lead_id, as_of).")
+    cut = validate_cutoffs(cutoffs, data.leads)
+    return _features(spec, data, cut, engine=engine)
+
+
+def _features(spec: FeatureSpec, data: LeadData, cut: pd.DataFrame, *, engine: Engine) -> pd.DataFrame:
+    cut = cut.reset_index(drop=True)
+    out = pd.DataFrame({"lead_id": cut["lead_id"].to_numpy(), "as_of": cut["as_of"].to_numpy()})
+    out["as_of"] = out["as_of"].astype("datetime64[us, UTC]")
+    prof = spec.profile_frame(data.leads, out["lead_id"])
+    parts = [out, prof]
+    if spec.behaviour:
+        as_of_us = to_us(out["as_of"])
+        created_us = to_us(data.leads["created_at"])
+        pos = pd.Index(data.leads["lead_id"]).get_indexer(out["lead_id"])
+        age = pd.DataFrame({"lead_age_days": (as_of_us - created_us[pos]) / DAY_US})
+        _check_decay_span(spec, out["lead_id"], as_of_us)
+        tables = {
+            "lm_cut": pd.DataFrame({"row_id": np.arange(len(out), dtype="int64"), "lead_id": out["lead_id"], "as_of_us": as_of_us}),
+            "lm_events": pd.DataFrame(
+                {
+                    "lead_id": data.events["lead_id"].to_numpy(),
+                    "ts_us": to_us(data.events["timestamp"]),
+                    "event_type": data.events["event_type"].to_numpy(),
+                    "detail": data.events["detail"].to_numpy(),
+                }
+            ),
+            "lm_leads": pd.DataFrame(
+                {
+                    "lead_id": data.leads["lead_id"].to_numpy(),
+                    "created_us": created_us,
+                    "account_id": (
+                        data.leads["account_id"].astype("object").where(data.leads["account_id"].notna(), None).map(
+                            lambda v: None if v is None else str(v)
+                        )
+                        if "account_id" in data.leads.columns
+                        else pd.Series([None] * len(data.leads), dtype=object)
+                    ).to_numpy(),
+                }
+            ),
+            "lm_types": pd.DataFrame(
+                {"event_type": pd.Series(spec.event_types_, dtype=object), "type_id": np.arange(len(spec.event_types_), dtype="int32")}
+            ),
+            "lm_pairs": pd.DataFrame(
+                {
+                    "event_type": pd.Series([t for t, _ in spec.details_], dtype=object),
+                    "detail": pd.Series([d for _, d in spec.details_], dtype=object),
+                    "pair_id": np.arange(len(spec.details_), dtype="int32"),
+                }
+            ),
+        }
+        feats = run_sql(feature_sql(spec), tables, engine=engine)
+        if len(feats) != len(out) or not np.array_equal(feats["row_id"].to_numpy(), np.arange(len(out))):
+            raise RuntimeError("leadml internal error: the feature query did not return one row per cut-off.")
+        counts = _pivot_counts(spec, run_sql(window_counts_sql(spec), tables, engine=engine), len(out))
+        beh = [n for n in spec.feature_names_ if n in feats.columns]
+        parts += [age, feats[beh].reset_index(drop=True).astype("float64"), counts]
+    res = pd.concat(parts, axis=1)
+    return res[["lead_id", "as_of", *spec.feature_names_]]
+
+
+def _pivot_counts(spec: FeatureSpec, long: pd.DataFrame, n_rows: int) -> pd.DataFrame:
+    """Windowed count and trend columns from the long counts of ``window_counts_sql``."""
+    bounds = window_bounds(spec)
+    row = long["row_id"].to_numpy(dtype=np.int64)
+    typ = long["type_id"].to_numpy(dtype=np.int64)
+    pair = long["pair_id"].to_numpy(dtype=np.int64)
+    wbin = long["wbin"].to_numpy(dtype=np.int64)
+    n = long["n"].to_numpy(dtype=np.float64)
+    type_id = {t: i for i, t in enumerate(spec.event_types_)}
+    pair_id = {p: i for i, p in enumerate(spec.details_)}
+    cache: dict[tuple[str, int], np.ndarray] = {}
+
+    def matrix(kind: str, upto: int) -> np.ndarray:
+        key = (kind, upto)
+        if key not in cache:
+            m = wbin <= bounds.index(upto)
+            if kind == "all":
+                cache[key] = np.bincount(row[m], weights=n[m], minlength=n_rows).reshape(n_rows, 1)
+            else:
+                col, width = (typ, len(type_id)) if kind == "type" else (pair, len(pair_id))
+                m &= col >= 0
+                flat = np.bincount(row[m] * width + col[m], weights=n[m], minlength=n_rows * width)
+                cache[key] = flat.reshape(n_rows, width)
+        return cache[key]
+
+    names = [k for k, v in spec.feature_meta_.items() if v["kind"] in ("count", "trend")]
+    out = np.empty((n_rows, len(names)), dtype=np.float64)
+    for j, name in enumerate(names):
+        meta = spec.feature_meta_[name]
+        w = meta["window"]
+        if meta["kind"] == "trend":
+            out[:, j] = 2 * matrix("all", w)[:, 0] - matrix("all", 2 * w)[:, 0]
+        elif meta["detail"] is not None:
+            out[:, j] = matrix("pair", w)[:, pair_id[(meta["event_type"], meta["detail"])]]
+        elif meta["event_type"] is not None:
+            out[:, j] = matrix("type", w)[:, type_id[meta["event_type"]]]
+        else:
+            out[:, j] = matrix("all", w)[:, 0]
+    return pd.DataFrame(out, columns=names, index=pd.RangeIndex(n_rows), copy=False)
+
+
+def _check_decay_span(spec: FeatureSpec, lead_ids: pd.Series, as_of_us: np.ndarray) -> None:
+    g = pd.DataFrame({"l": lead_ids.to_numpy(), "t": as_of_us}).groupby("l")["t"]
+    span = (g.max() - g.min()).max() / DAY_US
+    if span / spec.half_life_days > MAX_DECAY_SPAN:
+        raise ConfigError(
+            f"FeatureSpec.half_life_days={spec.half_life_days}: one lead's cut-offs span {span:.0f} days, "
+            f"more than {MAX_DECAY_SPAN:.0f} half-lives, which the exact decayed sums cannot represent. "
+            f"Fix: use half_life_days >= {span / MAX_DECAY_SPAN:.1f}, or score fewer cut-offs per call."
+        )
+
+
+def label_rows(
+    cut: pd.DataFrame, conversions: pd.DataFrame, *, horizon: pd.Timedelta, observed_until: pd.Timestamp
+) -> pd.DataFrame:
+    """``label`` (nullable Int8; missing when censored) and ``censored`` for each cut-off row."""
+    conv = cut["lead_id"].map(conversions.set_index("lead_id")["converted_at"]) if len(conversions) else None
+    censored = (cut["as_of"] + horizon > observed_until).to_numpy()
+    if conv is None:
+        lab = np.zeros(len(cut), dtype=bool)
+    else:
+        lab = ((conv > cut["as_of"]) & (conv <= cut["as_of"] + horizon)).fillna(False).to_numpy(dtype=bool)
+    label = pd.array(lab.astype("int8"), dtype="Int8")
+    label[censored] = pd.NA
+    return pd.DataFrame({"label": label, "censored": censored}, index=cut.index)
+
+
+def build_training_set(
+    leads: pd.DataFrame | LeadData,
+    events: pd.DataFrame | None = None,
+    conversions: pd.DataFrame | None = None,
+    *,
+    horizon: str | int | pd.Timedelta,
+    cutoffs: pd.DataFrame | None = None,
+    every: str | int | pd.Timedelta | None = None,
+    spec: FeatureSpec | None = None,
+    start: str | pd.Timestamp | None = None,
+    max_age: str | int | pd.Timedelta | None = None,
+    observed_until: str | pd.Timestamp | None = None,
+    unknown_leads: UnknownLeads = "error",
+    engine: Engine = "duckdb",
+) -> pd.DataFrame:
+    """One row per (lead, cut-off): ``lead_id, as_of``, the features, ``label`` and ``censored``.
+
+    Semantics (exact):
+
+    - features at cut-off ``t`` see only events with ``timestamp < t``;
+    - ``label`` is 1 iff ``t < converted_at <= t + horizon``;
+    - rows whose lead converted at or before ``t`` or was created after ``t`` are not training
+      rows: with explicit ``cutoffs`` they are excluded with a :class:`RowsExcludedWarning`
+      that counts them; a schedule (``every``) never generates them;
+    - rows with ``t + horizon > observed_until`` are ``censored``: their ``label`` is missing
+      (``<NA>``), they are kept for scoring and must not be used to train or evaluate.
+
+    Parameters
+    ----------
+    leads, events, conversions : DataFrame or LeadData
+        Contract tables (``leads`` may be an already validated :class:`LeadData`).
+    horizon : duration
+        ``"30d"``, 30 (days) or a Timedelta.
+    cutoffs : DataFrame, optional
+        Explicit ``lead_id, as_of`` rows. Exactly one of ``cutoffs`` and ``every``.
+    every : duration, optional
+        Generate cut-offs every so often (see :func:`make_cutoffs`).
+    spec : FeatureSpec, optional
+        Fitted in place on data known before the last cut-off if it is not fitted yet; a fitted
+        spec is reused unchanged (pass the training spec to build a test or scoring set).
+    observed_until : timestamp, optional
+        End of the data, for censoring. Defaults to the latest timestamp in any table.
+
+    Returns
+    -------
+    DataFrame
+        Rows in the order of ``cutoffs`` (after exclusions), or sorted by ``(as_of, lead_id)``
+        for a schedule. ``spec.feature_names_`` are the feature columns.
+    """
+    h = parse_duration(horizon, name="horizon")
+    data = _as_data(leads, events, conversions, unknown_leads)
+    end = data.observed_until if observed_until is None else pd.Timestamp(observed_until)
+    if end.tzinfo is None:
+        end = end.tz_localize("UTC")
+    if (cutoffs is None) == (every is None):
+        raise ConfigError("build_training_set: pass exactly one of cutoffs= (a table) and every= (a schedule).")
+    if every is not None:
+        cut = make_cutoffs(data.leads, data.conversions, every=every, start=start, end=end, max_age=max_age)
+    else:
+        assert cutoffs is not None
+        cut = _exclude_invalid(validate_cutoffs(cutoffs, data.leads), data)
+    spec = spec if spec is not None else FeatureSpec()
+    if not spec.fitted_:
+        last = cut["as_of"].max()
+        spec.fit(
+            data.leads.loc[data.leads["created_at"] <= last],
+            data.events.loc[data.events["timestamp"] < last],
+        )
+    feats = _features(spec, data, cut, engine=engine)
+    lab = label_rows(feats[["lead_id", "as_of"]], data.conversions, horizon=h, observed_until=end)
+    return pd.concat([feats, lab], axis=1)
+
+
+def _exclude_invalid(cut: pd.DataFrame, data: LeadData) -> pd.DataFrame:
+    created = cut["lead_id"].map(data.leads.set_index("lead_id")["created_at"])
+    not_yet = (created > cut["as_of"]).to_numpy()
+    if len(data.conversions):
+        conv = cut["lead_id"].map(data.conversions.set_index("lead_id")["converted_at"])
+        done = (conv <= cut["as_of"]).fillna(False).to_numpy(dtype=bool)
+    else:
+        done = np.zeros(len(cut), dtype=bool)
+    drop = not_yet | done
+    if drop.any():
+        warnings.warn(
+            f"cutoffs: excluded {int(drop.sum())} of {len(cut)} row(s) that are not training rows: "
+            f"{int(not_yet.sum())} before the lead was created (lead ids "
+            f"{examples(cut.loc[not_yet, 'lead_id'].tolist()) or '-'}), {int(done.sum())} at or after "
+            f"the lead converted (lead ids {examples(cut.loc[done, 'lead_id'].tolist()) or '-'}). "
+            "To score such rows use build_features or the model's score().",
+            RowsExcludedWarning,
+            stacklevel=3,
+        )
+    return cut.loc[~drop].reset_index(drop=True)

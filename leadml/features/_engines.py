@@ -1,0 +1,36 @@
+"""Execution engines for the generated feature SQL."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+import pandas as pd
+
+from leadml.exceptions import ConfigError
+
+__all__ = ["run_sql"]
+
+
+def run_sql(sql: str, tables: dict[str, pd.DataFrame], *, engine: Literal["duckdb"] = "duckdb") -> pd.DataFrame:
+    """Run ``sql`` over in-memory ``tables`` and return a pandas DataFrame.
+
+    DuckDB is the engine of this release; the SQL itself uses only constructs Spark SQL
+    also has (see ``leadml.features._sql``).
+    """
+    if engine == "duckdb":
+        return _run_duckdb(sql, tables)
+    raise ConfigError(f"unknown engine {engine!r}; use 'duckdb'.")
+
+
+def _run_duckdb(sql: str, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    import duckdb
+
+    con = duckdb.connect(config={"threads": int(os.environ.get("LEADML_THREADS", os.cpu_count() or 1))})
+    try:
+        for name, df in tables.items():
+            con.register(name, df)
+        con.execute("SET enable_progress_bar = false")
+        return con.sql(sql).df()
+    finally:
+        con.close()

@@ -1,0 +1,346 @@
+"""The data contract: table definitions, timestamp normalisation and validation."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from leadml.exceptions import DataContractError, RowsExcludedWarning
+
+__all__ = [
+    "CONVERSIONS",
+    "CUTOFFS",
+    "EVENTS",
+    "LEADS",
+    "LeadData",
+    "TableSpec",
+    "examples",
+    "to_utc",
+    "validate_conversions",
+    "validate_cutoffs",
+    "validate_events",
+    "validate_lead_data",
+    "validate_leads",
+]
+
+UnknownLeads = Literal["error", "drop"]
+N_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Name, required and optional columns, and timestamp columns of one contract table."""
+
+    name: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    timestamps: tuple[str, ...] = field(default=())
+
+
+LEADS = TableSpec("leads", ("lead_id", "created_at"), ("account_id",), ("created_at",))
+EVENTS = TableSpec("events", ("lead_id", "timestamp", "event_type"), ("detail",), ("timestamp",))
+CONVERSIONS = TableSpec("conversions", ("lead_id", "converted_at"), (), ("converted_at",))
+CUTOFFS = TableSpec("cutoffs", ("lead_id", "as_of"), (), ("as_of",))
+
+
+def examples(values: Iterable[Any], n: int = N_EXAMPLES) -> str:
+    """Format a few example values for an error message: ``'a', 'b', 'c' (and 7 more)``."""
+    vals = list(dict.fromkeys(values))  # unique, order kept
+    shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in vals[:n])
+    more = len(vals) - n
+    return shown + (f" (and {more} more)" if more > 0 else "")
+
+
+def _check_columns(df: pd.DataFrame, spec: TableSpec) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise DataContractError(
+            f"{spec.name}: expected a pandas DataFrame, got {type(df).__name__}. "
+            "Read files with leadml.schema.read_table(path)."
+        )
+    missing = [c for c in spec.required if c not in df.columns]
+    if missing:
+        received = [str(c) for c in df.columns]
+        lines = []
+        for col in missing:
+            close = difflib.get_close_matches(col, received, n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            lines.append(f"  - {col}{hint}")
+        diff = "\n".join(lines)
+        raise DataContractError(
+            f"{spec.name}: missing required column(s):\n{diff}\n"
+            f"  expected: {list(spec.required)} (optional: {list(spec.optional)})\n"
+            f"  received: {received}\n"
+            "Fix: rename your columns with a column mapping (ColumnMapping / --mapping M.yaml)."
+        )
+    if df.columns.duplicated().any():
+        dups = df.columns[df.columns.duplicated()].tolist()
+        raise DataContractError(
+            f"{spec.name}: duplicate column names {examples(dups)}. Fix: give each column a unique name."
+        )
+    if len(df) == 0:
+        raise DataContractError(
+            f"{spec.name}: the table is empty (0 rows). Fix: pass a table with at least one row."
+        )
+
+
+def _ids_at(df: pd.DataFrame, mask: np.ndarray | pd.Series) -> str:
+    m = np.asarray(mask, dtype=bool)
+    rows = np.flatnonzero(m)
+    if "lead_id" in df.columns:
+        ids = df["lead_id"].to_numpy()[rows]
+        return f"lead ids {examples(ids)} (rows {examples(rows.tolist())})"
+    return f"rows {examples(rows.tolist())}"
+
+
+def to_utc(values: pd.Series, *, table: str, column: str, frame: pd.DataFrame | None = None) -> pd.Series:
+    """Parse a column to ``datetime64[us, UTC]``.
+
+    Naive timestamps are taken to be in UTC; timezone-aware ones are converted to UTC.
+    Values that cannot be parsed raise :class:`DataContractError` naming the rows.
+    Missing values (None, NaN, empty string) stay missing (NaT).
+    """
+    s = values
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        out = s.dt.tz_convert("UTC")
+    elif pd.api.types.is_datetime64_dtype(s.dtype):
+        out = s.dt.tz_localize("UTC")
+    else:
+        raw = s.astype("object")
+        blank = raw.isna() | raw.map(lambda v: isinstance(v, str) and v.strip() == "")
+        cleaned = raw.where(~blank, None)
+        parsed = pd.to_datetime(cleaned, errors="coerce", utc=True, format="mixed")
+        bad = parsed.isna() & ~blank
+        if bool(bad.any()):
+            where = _ids_at(frame if frame is not None else s.to_frame(), bad.to_numpy())
+            shown = examples(raw[bad].astype(str).tolist())
+            raise DataContractError(
+                f"{table}.{column}: {int(bad.sum())} value(s) could not be parsed as timestamps "
+                f"at {where}: {shown}. Fix: use ISO 8601 (e.g. '2024-03-01T09:30:00Z'); naive "
+                "timestamps are read as UTC."
+            )
+        out = parsed
+    return out.astype("datetime64[us, UTC]")
+
+
+def _normalise(df: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
+    _check_columns(df, spec)
+    out = df.copy()
+    out.index = pd.RangeIndex(len(out))
+    if out["lead_id"].isna().any():
+        rows = np.flatnonzero(out["lead_id"].isna().to_numpy())
+        raise DataContractError(
+            f"{spec.name}.lead_id: {len(rows)} missing value(s) at rows {examples(rows.tolist())}. "
+            "Fix: every row needs a lead id."
+        )
+    for col in spec.timestamps:
+        out[col] = to_utc(out[col], table=spec.name, column=col, frame=out)
+        if out[col].isna().any():
+            raise DataContractError(
+                f"{spec.name}.{col}: {int(out[col].isna().sum())} missing timestamp(s) at "
+                f"{_ids_at(out, out[col].isna().to_numpy())}. Fix: fill them or remove those rows "
+                "before calling leadml."
+            )
+    return out
+
+
+def _unify_ids(ids: pd.Series, reference: pd.Series, table: str) -> pd.Series:
+    """Cast lead ids to the dtype of the leads table (integer ids stay integers)."""
+    if pd.api.types.is_integer_dtype(reference.dtype):
+        if pd.api.types.is_integer_dtype(ids.dtype):
+            return ids.astype("int64")
+        num = pd.to_numeric(ids, errors="coerce")
+        bad = num.isna() | (num != np.floor(num))
+        if bool(bad.any()):
+            raise DataContractError(
+                f"{table}.lead_id: leads.lead_id is an integer column but {table} has ids that are "
+                f"not integers: {examples(ids[bad].tolist())}. Fix: use the same id type in every table."
+            )
+        return num.astype("int64")
+    return ids.astype(str)
+
+
+def validate_leads(leads: pd.DataFrame) -> pd.DataFrame:
+    """Validate the leads table and return a normalised copy (UTC timestamps, fresh index)."""
+    out = _normalise(leads, LEADS)
+    if not pd.api.types.is_integer_dtype(out["lead_id"].dtype):
+        out["lead_id"] = out["lead_id"].astype(str)
+    dup = out["lead_id"].duplicated(keep=False)
+    if bool(dup.any()):
+        raise DataContractError(
+            f"leads.lead_id: {int(out['lead_id'][dup].nunique())} lead id(s) appear more than once: "
+            f"{examples(out['lead_id'][dup].tolist())}. Fix: keep one row per lead "
+            "(e.g. the latest profile) before calling leadml."
+        )
+    return out
+
+
+def _unknown(
+    df: pd.DataFrame, leads: pd.DataFrame, table: str, unknown_leads: UnknownLeads
+) -> pd.DataFrame:
+    known = df["lead_id"].isin(leads["lead_id"])
+    if bool(known.all()):
+        return df
+    bad_ids = df.loc[~known, "lead_id"]
+    n_rows, n_ids = int((~known).sum()), int(bad_ids.nunique())
+    if unknown_leads == "drop":
+        import warnings
+
+        warnings.warn(
+            f"{table}: dropped {n_rows} row(s) for {n_ids} lead id(s) not in the leads table: "
+            f"{examples(bad_ids.tolist())}.",
+            RowsExcludedWarning,
+            stacklevel=3,
+        )
+        return df.loc[known].reset_index(drop=True)
+    raise DataContractError(
+        f"{table}.lead_id: {n_rows} row(s) refer to {n_ids} lead id(s) that are not in the leads "
+        f"table: {examples(bad_ids.tolist())}. Fix: add those leads, or pass "
+        "unknown_leads='drop' (CLI: --drop-unknown-leads) to drop these rows with a report."
+    )
+
+
+def validate_events(
+    events: pd.DataFrame, leads: pd.DataFrame, *, unknown_leads: UnknownLeads = "error"
+) -> pd.DataFrame:
+    """Validate the events table against validated ``leads``; return a normalised copy."""
+    out = _normalise(events, EVENTS)
+    out["lead_id"] = _unify_ids(out["lead_id"], leads["lead_id"], "events")
+    if out["event_type"].isna().any():
+        raise DataContractError(
+            f"events.event_type: {int(out['event_type'].isna().sum())} missing value(s) at "
+            f"{_ids_at(out, out['event_type'].isna().to_numpy())}. Fix: every event needs a type."
+        )
+    out["event_type"] = out["event_type"].astype(str)
+    if "detail" in out.columns:
+        out["detail"] = out["detail"].astype("object").where(out["detail"].notna(), None)
+        out["detail"] = out["detail"].map(lambda v: None if v is None else str(v))
+    return _unknown(out, leads, "events", unknown_leads)
+
+
+def validate_conversions(
+    conversions: pd.DataFrame, leads: pd.DataFrame, *, unknown_leads: UnknownLeads = "error"
+) -> pd.DataFrame:
+    """Validate conversions (first conversion per lead) against validated ``leads``."""
+    out = _normalise(conversions, CONVERSIONS)
+    out["lead_id"] = _unify_ids(out["lead_id"], leads["lead_id"], "conversions")
+    out = _unknown(out, leads, "conversions", unknown_leads)
+    dup = out["lead_id"].duplicated(keep=False)
+    if bool(dup.any()):
+        raise DataContractError(
+            f"conversions.lead_id: {int(out['lead_id'][dup].nunique())} lead(s) have more than one "
+            f"conversion: {examples(out['lead_id'][dup].tolist())}. The contract is the FIRST "
+            "conversion per lead. Fix: conversions.sort_values('converted_at')"
+            ".drop_duplicates('lead_id')."
+        )
+    created = out["lead_id"].map(leads.set_index("lead_id")["created_at"])
+    before = (out["converted_at"] < created).to_numpy()
+    if before.any():
+        raise DataContractError(
+            f"conversions.converted_at: {int(before.sum())} conversion(s) happen before the lead's "
+            f"leads.created_at, at {_ids_at(out, before)}. Fix: check the time zones of both "
+            "columns, or correct created_at."
+        )
+    return out
+
+
+def validate_cutoffs(cutoffs: pd.DataFrame, leads: pd.DataFrame) -> pd.DataFrame:
+    """Validate explicit cut-offs (lead_id, as_of): known leads, no duplicate pairs."""
+    out = _normalise(cutoffs, CUTOFFS)
+    out["lead_id"] = _unify_ids(out["lead_id"], leads["lead_id"], "cutoffs")
+    out = _unknown(out, leads, "cutoffs", "error")
+    dup = out.duplicated(["lead_id", "as_of"], keep=False).to_numpy()
+    if dup.any():
+        raise DataContractError(
+            f"cutoffs: {int(dup.sum())} duplicate (lead_id, as_of) row(s) at {_ids_at(out, dup)}. "
+            "Fix: cutoffs.drop_duplicates(['lead_id', 'as_of'])."
+        )
+    return out[["lead_id", "as_of"]]
+
+
+@dataclass(frozen=True)
+class LeadData:
+    """Validated contract tables. Build it with :func:`validate_lead_data`."""
+
+    leads: pd.DataFrame
+    events: pd.DataFrame
+    conversions: pd.DataFrame
+
+    @property
+    def observed_until(self) -> pd.Timestamp:
+        """The latest timestamp seen in any table: the default end of the data."""
+        stamps = [self.leads["created_at"].max()]
+        if len(self.events):
+            stamps.append(self.events["timestamp"].max())
+        if len(self.conversions):
+            stamps.append(self.conversions["converted_at"].max())
+        return pd.Timestamp(max(stamps))
+
+
+def empty_events() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "lead_id": pd.Series([], dtype=object),
+            "timestamp": pd.Series([], dtype="datetime64[us, UTC]"),
+            "event_type": pd.Series([], dtype=object),
+            "detail": pd.Series([], dtype=object),
+        }
+    )
+
+
+def empty_conversions() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "lead_id": pd.Series([], dtype=object),
+            "converted_at": pd.Series([], dtype="datetime64[us, UTC]"),
+        }
+    )
+
+
+def validate_lead_data(
+    leads: pd.DataFrame,
+    events: pd.DataFrame | None = None,
+    conversions: pd.DataFrame | None = None,
+    *,
+    unknown_leads: UnknownLeads = "error",
+) -> LeadData:
+    """Validate the three contract tables together and return them normalised.
+
+    ``events`` may be omitted (profile-only scoring); ``conversions`` may be omitted or empty
+    (no lead has converted, or scoring). An *empty* events table is allowed only when passed
+    as ``None``: an explicitly passed empty table is almost always a mistake and raises.
+    """
+    lv = validate_leads(leads)
+    if events is None:
+        ev = empty_events()
+        ev["lead_id"] = ev["lead_id"].astype(lv["lead_id"].dtype)
+    else:
+        ev = validate_events(events, lv, unknown_leads=unknown_leads)
+    if "detail" not in ev.columns:
+        ev["detail"] = None
+    if conversions is None or (isinstance(conversions, pd.DataFrame) and len(conversions) == 0):
+        if conversions is not None:
+            _check_columns_only(conversions, CONVERSIONS)
+        cv = empty_conversions()
+        cv["lead_id"] = cv["lead_id"].astype(lv["lead_id"].dtype)
+    else:
+        cv = validate_conversions(conversions, lv, unknown_leads=unknown_leads)
+    return LeadData(leads=lv, events=ev, conversions=cv)
+
+
+def _check_columns_only(df: pd.DataFrame, spec: TableSpec) -> None:
+    missing = [c for c in spec.required if c not in df.columns]
+    if missing:
+        raise DataContractError(
+            f"{spec.name}: missing required column(s) {missing}; received {list(df.columns)}. "
+            "Fix: rename your columns with a column mapping."
+        )
+
+
+def require_columns(df: pd.DataFrame, table: str, columns: Sequence[str]) -> None:
+    """Raise a contract error if ``columns`` are not all in ``df``."""
+    _check_columns(df, TableSpec(table, tuple(columns)))

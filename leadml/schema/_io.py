@@ -1,0 +1,46 @@
+"""Reading contract tables from CSV or Parquet files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from leadml.exceptions import DataContractError
+
+__all__ = ["read_table"]
+
+
+def read_table(source: str | Path | pd.DataFrame, *, table: str = "table", sep: str | None = None) -> pd.DataFrame:
+    """Read a CSV (``.csv``, ``.csv.gz``, ``.txt``) or Parquet file, or pass a DataFrame through.
+
+    Parameters
+    ----------
+    source : path or DataFrame
+    table : str
+        The contract table's name, used in error messages.
+    sep : str, optional
+        CSV separator; sniffed when omitted.
+    """
+    if isinstance(source, pd.DataFrame):
+        return source
+    path = Path(source)
+    if not path.exists():
+        raise DataContractError(f"{table}: file not found: {path}. Fix: check the path.")
+    name = path.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        return pd.read_parquet(path)
+    if name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
+        if sep is None:
+            return pd.read_csv(path, sep=None, engine="python") if name.endswith(".txt") else _csv(path)
+        return pd.read_csv(path, sep=sep)
+    raise DataContractError(
+        f"{table}: unsupported file type {path.suffix!r} for {path}. Fix: use .csv or .parquet."
+    )
+
+
+def _csv(path: Path) -> pd.DataFrame:
+    with open(path, "rb") as fh:
+        head = fh.readline().decode("utf-8", errors="replace")
+    sep = ";" if head.count(";") > head.count(",") else ","
+    return pd.read_csv(path, sep=sep)
