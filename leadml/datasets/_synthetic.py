@@ -74,19 +74,19 @@ P_FREE_EMAIL = {"buyer": 0.18, "jobseeker": 0.80}
 CHANNELS: tuple[tuple[str, str | None, tuple[float, float, float], float], ...] = (
     ("page_view", "/", (0.015, 0.12, 0.30), 0.15),
     ("page_view", "/product", (0.005, 0.08, 0.30), 0.05),
-    ("page_view", "/pricing", (0.001, 0.03, 0.25), 0.005),
+    ("page_view", "/pricing", (0.001, 0.02, 0.35), 0.005),
     ("page_view", "/docs", (0.003, 0.05, 0.15), 0.10),
     ("page_view", "/blog", (0.010, 0.06, 0.08), 0.20),
     ("page_view", "/careers", (0.001, 0.002, 0.002), 0.12),
     ("email_sent", "campaign", (0.07, 0.07, 0.07), 0.07),
     ("email_open", "campaign", (0.040, 0.07, 0.09), 0.08),
     ("email_click", "campaign", (0.003, 0.03, 0.08), 0.02),
-    ("form_fill", "contact_us", (0.0005, 0.004, 0.030), 0.001),
+    ("form_fill", "contact_us", (0.0003, 0.002, 0.040), 0.001),
     ("form_fill", "newsletter", (0.001, 0.004, 0.003), 0.010),
     ("content_download", "ebook", (0.002, 0.015, 0.025), 0.040),
     ("content_download", "whitepaper", (0.001, 0.010, 0.030), 0.020),
     ("webinar_attended", None, (0.001, 0.010, 0.020), 0.020),
-    ("demo_request", None, (0.0001, 0.002, 0.025), 0.0005),
+    ("demo_request", None, (0.00005, 0.001, 0.050), 0.0005),
     ("unsubscribe", None, (0.004, 0.0008, 0.0002), 0.002),
 )
 CAMPAIGNS = ("newsletter", "product_update", "nurture", "event_invite")
@@ -95,10 +95,10 @@ INTENT_T = np.array(
     [
         [0.993, 0.005, 0.002],
         [0.040, 0.950, 0.010],
-        [0.020, 0.080, 0.900],
+        [0.020, 0.060, 0.920],
     ]
 )
-HAZARD = np.array([0.00015, 0.0015, 0.015])  # buyer daily conversion hazard at fit 0
+HAZARD = np.array([0.0001, 0.0012, 0.035])  # buyer daily conversion hazard at fit 0
 JOBSEEKER_HAZARD_FACTOR = 0.03
 
 
@@ -201,11 +201,16 @@ def make_crm(
     )
     title_idx = rng.integers(0, 10_000, n_leads)
     job_title = np.array(
-        [SENIORITY[sen_names[s]][2][i % len(SENIORITY[sen_names[s]][2])] for s, i in zip(sen, title_idx, strict=True)],
+        [
+            SENIORITY[sen_names[s]][2][i % len(SENIORITY[sen_names[s]][2])]
+            for s, i in zip(sen, title_idx, strict=True)
+        ],
         dtype=object,
     )
     del titles
-    free = rng.random(n_leads) < np.where(jobseeker, P_FREE_EMAIL["jobseeker"], P_FREE_EMAIL["buyer"])
+    free = rng.random(n_leads) < np.where(
+        jobseeker, P_FREE_EMAIL["jobseeker"], P_FREE_EMAIL["buyer"]
+    )
     src = _pick(rng, SOURCES, n_leads)
 
     ind_eff = np.array([v[1] for v in INDUSTRIES.values()])[acc_ind[acc]]
@@ -224,7 +229,9 @@ def make_crm(
 
     # creation times: uniform over the days before the last horizon, slightly growing
     span = days - horizon_days
-    c_day = np.floor(span * np.sqrt(rng.random(n_leads)) * 0.4 + span * rng.random(n_leads) * 0.6).astype(int)
+    c_day = np.floor(
+        span * np.sqrt(rng.random(n_leads)) * 0.4 + span * rng.random(n_leads) * 0.6
+    ).astype(int)
     c_day = np.clip(c_day, 0, span - 1)
     c_frac = rng.random(n_leads) * 0.999
 
@@ -349,7 +356,9 @@ def make_crm(
     details = np.array([c[1] for c in CHANNELS], dtype=object)
     det = details[ch]
     is_campaign = det == "campaign"
-    det[is_campaign] = np.array(CAMPAIGNS, dtype=object)[rng.integers(0, len(CAMPAIGNS), int(is_campaign.sum()))]
+    det[is_campaign] = np.array(CAMPAIGNS, dtype=object)[
+        rng.integers(0, len(CAMPAIGNS), int(is_campaign.sum()))
+    ]
     events = pd.DataFrame(
         {"lead_id": lead_ids[li], "timestamp": to_ts(tt), "event_type": types[ch], "detail": det}
     )
@@ -364,7 +373,11 @@ def make_crm(
     truth = pd.DataFrame({"lead_id": lead_ids[tl], "as_of": to_ts(td), "p_true": tp})
     truth = truth.sort_values(["as_of", "lead_id"], kind="stable").reset_index(drop=True)
     latent = pd.DataFrame(
-        {"lead_id": lead_ids, "persona": np.where(jobseeker, "job_seeker", "buyer"), "fit_logit": fit}
+        {
+            "lead_id": lead_ids,
+            "persona": np.where(jobseeker, "job_seeker", "buyer"),
+            "fit_logit": fit,
+        }
     )
     return CRMData(
         leads=leads,

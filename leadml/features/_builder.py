@@ -60,7 +60,9 @@ def build_features(
     return _features(spec, data, cut, engine=engine)
 
 
-def _features(spec: FeatureSpec, data: LeadData, cut: pd.DataFrame, *, engine: Engine) -> pd.DataFrame:
+def _features(
+    spec: FeatureSpec, data: LeadData, cut: pd.DataFrame, *, engine: Engine
+) -> pd.DataFrame:
     cut = cut.reset_index(drop=True)
     out = pd.DataFrame({"lead_id": cut["lead_id"].to_numpy(), "as_of": cut["as_of"].to_numpy()})
     out["as_of"] = out["as_of"].astype("datetime64[us, UTC]")
@@ -73,7 +75,13 @@ def _features(spec: FeatureSpec, data: LeadData, cut: pd.DataFrame, *, engine: E
         age = pd.DataFrame({"lead_age_days": (as_of_us - created_us[pos]) / DAY_US})
         _check_decay_span(spec, out["lead_id"], as_of_us)
         tables = {
-            "lm_cut": pd.DataFrame({"row_id": np.arange(len(out), dtype="int64"), "lead_id": out["lead_id"], "as_of_us": as_of_us}),
+            "lm_cut": pd.DataFrame(
+                {
+                    "row_id": np.arange(len(out), dtype="int64"),
+                    "lead_id": out["lead_id"],
+                    "as_of_us": as_of_us,
+                }
+            ),
             "lm_events": pd.DataFrame(
                 {
                     "lead_id": data.events["lead_id"].to_numpy(),
@@ -87,16 +95,20 @@ def _features(spec: FeatureSpec, data: LeadData, cut: pd.DataFrame, *, engine: E
                     "lead_id": data.leads["lead_id"].to_numpy(),
                     "created_us": created_us,
                     "account_id": (
-                        data.leads["account_id"].astype("object").where(data.leads["account_id"].notna(), None).map(
-                            lambda v: None if v is None else str(v)
-                        )
+                        data.leads["account_id"]
+                        .astype("object")
+                        .where(data.leads["account_id"].notna(), None)
+                        .map(lambda v: None if v is None else str(v))
                         if "account_id" in data.leads.columns
                         else pd.Series([None] * len(data.leads), dtype=object)
                     ).to_numpy(),
                 }
             ),
             "lm_types": pd.DataFrame(
-                {"event_type": pd.Series(spec.event_types_, dtype=object), "type_id": np.arange(len(spec.event_types_), dtype="int32")}
+                {
+                    "event_type": pd.Series(spec.event_types_, dtype=object),
+                    "type_id": np.arange(len(spec.event_types_), dtype="int32"),
+                }
             ),
             "lm_pairs": pd.DataFrame(
                 {
@@ -107,9 +119,15 @@ def _features(spec: FeatureSpec, data: LeadData, cut: pd.DataFrame, *, engine: E
             ),
         }
         feats = run_sql(feature_sql(spec), tables, engine=engine)
-        if len(feats) != len(out) or not np.array_equal(feats["row_id"].to_numpy(), np.arange(len(out))):
-            raise RuntimeError("leadml internal error: the feature query did not return one row per cut-off.")
-        counts = _pivot_counts(spec, run_sql(window_counts_sql(spec), tables, engine=engine), len(out))
+        if len(feats) != len(out) or not np.array_equal(
+            feats["row_id"].to_numpy(), np.arange(len(out))
+        ):
+            raise RuntimeError(
+                "leadml internal error: the feature query did not return one row per cut-off."
+            )
+        counts = _pivot_counts(
+            spec, run_sql(window_counts_sql(spec), tables, engine=engine), len(out)
+        )
         beh = [n for n in spec.feature_names_ if n in feats.columns]
         parts += [age, feats[beh].reset_index(drop=True).astype("float64"), counts]
     res = pd.concat(parts, axis=1)
@@ -169,15 +187,27 @@ def _check_decay_span(spec: FeatureSpec, lead_ids: pd.Series, as_of_us: np.ndarr
 
 
 def label_rows(
-    cut: pd.DataFrame, conversions: pd.DataFrame, *, horizon: pd.Timedelta, observed_until: pd.Timestamp
+    cut: pd.DataFrame,
+    conversions: pd.DataFrame,
+    *,
+    horizon: pd.Timedelta,
+    observed_until: pd.Timestamp,
 ) -> pd.DataFrame:
     """``label`` (nullable Int8; missing when censored) and ``censored`` for each cut-off row."""
-    conv = cut["lead_id"].map(conversions.set_index("lead_id")["converted_at"]) if len(conversions) else None
+    conv = (
+        cut["lead_id"].map(conversions.set_index("lead_id")["converted_at"])
+        if len(conversions)
+        else None
+    )
     censored = (cut["as_of"] + horizon > observed_until).to_numpy()
     if conv is None:
         lab = np.zeros(len(cut), dtype=bool)
     else:
-        lab = ((conv > cut["as_of"]) & (conv <= cut["as_of"] + horizon)).fillna(False).to_numpy(dtype=bool)
+        lab = (
+            ((conv > cut["as_of"]) & (conv <= cut["as_of"] + horizon))
+            .fillna(False)
+            .to_numpy(dtype=bool)
+        )
     label = pd.array(lab.astype("int8"), dtype="Int8")
     label[censored] = pd.NA
     return pd.DataFrame({"label": label, "censored": censored}, index=cut.index)
@@ -238,9 +268,13 @@ def build_training_set(
     if end.tzinfo is None:
         end = end.tz_localize("UTC")
     if (cutoffs is None) == (every is None):
-        raise ConfigError("build_training_set: pass exactly one of cutoffs= (a table) and every= (a schedule).")
+        raise ConfigError(
+            "build_training_set: pass exactly one of cutoffs= (a table) and every= (a schedule)."
+        )
     if every is not None:
-        cut = make_cutoffs(data.leads, data.conversions, every=every, start=start, end=end, max_age=max_age)
+        cut = make_cutoffs(
+            data.leads, data.conversions, every=every, start=start, end=end, max_age=max_age
+        )
     else:
         assert cutoffs is not None
         cut = _exclude_invalid(validate_cutoffs(cutoffs, data.leads), data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Literal
 
@@ -12,7 +13,9 @@ from leadml.exceptions import ConfigError
 __all__ = ["run_sql"]
 
 
-def run_sql(sql: str, tables: dict[str, pd.DataFrame], *, engine: Literal["duckdb"] = "duckdb") -> pd.DataFrame:
+def run_sql(
+    sql: str, tables: dict[str, pd.DataFrame], *, engine: Literal["duckdb"] = "duckdb"
+) -> pd.DataFrame:
     """Run ``sql`` over in-memory ``tables`` and return a pandas DataFrame.
 
     DuckDB is the engine of this release; the SQL itself uses only constructs Spark SQL
@@ -26,11 +29,14 @@ def run_sql(sql: str, tables: dict[str, pd.DataFrame], *, engine: Literal["duckd
 def _run_duckdb(sql: str, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     import duckdb
 
-    con = duckdb.connect(config={"threads": int(os.environ.get("LEADML_THREADS", os.cpu_count() or 1))})
+    threads = int(os.environ.get("LEADML_THREADS", os.cpu_count() or 1))
+    con = duckdb.connect(config={"threads": threads})
     try:
+        # no progress bar on terminals; in Jupyter it is already off without ipywidgets
+        with contextlib.suppress(duckdb.Error):
+            con.execute("SET enable_progress_bar = false")
         for name, df in tables.items():
             con.register(name, df)
-        con.execute("SET enable_progress_bar = false")
         return con.sql(sql).df()
     finally:
         con.close()

@@ -12,13 +12,15 @@ from leadml.exceptions import DataContractError
 from leadml.features._spec import FeatureSpec
 from leadml.schema._contract import examples, to_utc
 
-__all__ = ["build_flat_training_set", "binary_label"]
+__all__ = ["binary_label", "build_flat_training_set"]
 
 _TRUE = {"1", "true", "yes", "y", "t", "converted", "won"}
 _FALSE = {"0", "false", "no", "n", "f", "not converted", "lost"}
 
 
-def binary_label(values: pd.Series, *, column: str, ids: pd.Series, positive: Any = None) -> np.ndarray:
+def binary_label(
+    values: pd.Series, *, column: str, ids: pd.Series, positive: Any = None
+) -> np.ndarray:
     """Turn a label column into 0/1, or raise a clear error if it is not binary."""
     s = values
     if s.isna().any():
@@ -88,7 +90,11 @@ def build_flat_training_set(
         if time_column
         else pd.Series(pd.NaT, index=df.index, dtype="datetime64[us, UTC]")
     )
-    drop = {label, *exclude} | ({id_column} if id_column else set()) | ({time_column} if time_column else set())
+    drop = (
+        {label, *exclude}
+        | ({id_column} if id_column else set())
+        | ({time_column} if time_column else set())
+    )
     prof = df.drop(columns=[c for c in df.columns if c in drop])
     prof.insert(0, "lead_id", ids.to_numpy())
     spec = spec if spec is not None else FeatureSpec(behaviour=False)
@@ -97,9 +103,11 @@ def build_flat_training_set(
     feats = spec.profile_frame(prof, prof["lead_id"])
     out = pd.concat(
         [
-            pd.DataFrame({"lead_id": ids.to_numpy(), "as_of": as_of.to_numpy()}).astype({"as_of": "datetime64[us, UTC]"}),
+            pd.DataFrame({"lead_id": ids.to_numpy(), "as_of": as_of.reset_index(drop=True)}),
             feats,
-            pd.DataFrame({"label": pd.array(y, dtype="Int8"), "censored": np.zeros(len(df), dtype=bool)}),
+            pd.DataFrame(
+                {"label": pd.array(y, dtype="Int8"), "censored": np.zeros(len(df), dtype=bool)}
+            ),
         ],
         axis=1,
     )

@@ -102,7 +102,9 @@ class FeatureSpec:
     def __post_init__(self) -> None:
         self.windows = tuple(int(w) for w in self.windows)
         if self.behaviour and (not self.windows or min(self.windows) < 1):
-            raise ConfigError(f"FeatureSpec.windows: need one or more windows >= 1 day, got {self.windows}.")
+            raise ConfigError(
+                f"FeatureSpec.windows: need one or more windows >= 1 day, got {self.windows}."
+            )
         if len(set(self.windows)) != len(self.windows):
             raise ConfigError(f"FeatureSpec.windows: duplicate windows in {self.windows}.")
         if self.trend_window < 1 or self.account_window < 1:
@@ -161,6 +163,7 @@ class FeatureSpec:
                     num.append(c)
                 else:
                     cat.append(c)
+            cat, num = sorted(cat), sorted(num)  # independent of the input's column order
         else:
             cat = list(self.categorical or [])
             num = list(self.numeric or [])
@@ -180,7 +183,9 @@ class FeatureSpec:
             vals = _as_text(leads[c]).dropna()
             counts = vals.value_counts(sort=False)
             counts = counts.iloc[np.lexsort((counts.index.astype(str), -counts.to_numpy()))]
-            kept = [str(v) for v, n in counts.items() if n >= self.min_level_count][: self.max_levels]
+            kept = [str(v) for v, n in counts.items() if n >= self.min_level_count][
+                : self.max_levels
+            ]
             if not kept and len(counts):
                 kept = [str(v) for v in counts.index[: self.max_levels]]
             self.levels_[c] = [*sorted(kept), OTHER_LEVEL]
@@ -225,9 +230,15 @@ class FeatureSpec:
         if self.behaviour:
             add("lead_age_days", {"kind": "lead_age"})
             for w in self.windows:
-                add(f"n_events_{w}d", {"kind": "count", "event_type": None, "detail": None, "window": w})
+                add(
+                    f"n_events_{w}d",
+                    {"kind": "count", "event_type": None, "detail": None, "window": w},
+                )
                 for t in self.event_types_:
-                    add(f"n_{_slug(t)}_{w}d", {"kind": "count", "event_type": t, "detail": None, "window": w})
+                    add(
+                        f"n_{_slug(t)}_{w}d",
+                        {"kind": "count", "event_type": t, "detail": None, "window": w},
+                    )
                 for t, d in self.details_:
                     add(
                         f"n_{_slug(t)}__{_slug(d)}_{w}d",
@@ -240,7 +251,12 @@ class FeatureSpec:
             for t in self.event_types_:
                 add(f"days_since_last_{_slug(t)}", {"kind": "recency", "event_type": t})
             for t in self.event_types_:
-                add(f"n_{_slug(t)}_ever", {"kind": "count_ever", "event_type": t})
+                add(f"n_{_slug(t)}_ever", {"kind": "count_ever", "event_type": t, "detail": None})
+            for t, d in self.details_:
+                add(
+                    f"n_{_slug(t)}__{_slug(d)}_ever",
+                    {"kind": "count_ever", "event_type": t, "detail": d},
+                )
             hl = self.half_life_days
             add("decay_events", {"kind": "decay", "event_type": None, "half_life_days": hl})
             for t in self.event_types_:
@@ -273,10 +289,13 @@ class FeatureSpec:
             other = index[OTHER_LEVEL]
             # codes per lead (small table), then gathered per row
             codes = np.array(
-                [-1 if _missing(v) else index.get(str(v), other) for v in leads[c].astype("object").to_numpy()],
+                [
+                    -1 if _missing(v) else index.get(str(v), other)
+                    for v in leads[c].astype("object").to_numpy()
+                ],
                 dtype=np.int32,
             )
-            out[c] = pd.Categorical.from_codes(codes[pos], categories=levels)
+            out[c] = pd.Categorical.from_codes(codes[pos], categories=pd.Index(levels))
         for c in self.numeric_:
             out[c] = _coerce_numeric(leads, c).to_numpy(dtype=float)[pos]
         return pd.DataFrame(out, index=pd.RangeIndex(len(pos)))
@@ -329,7 +348,9 @@ class FeatureSpec:
         spec.has_accounts_ = bool(f["has_accounts"])
         spec._build_names()
         if spec.feature_names_ != list(f["feature_names"]):
-            raise ConfigError("FeatureSpec: stored feature names do not match the stored vocabularies.")
+            raise ConfigError(
+                "FeatureSpec: stored feature names do not match the stored vocabularies."
+            )
         spec.fitted_ = True
         return spec
 

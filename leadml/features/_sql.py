@@ -60,7 +60,9 @@ def window_counts_sql(spec: FeatureSpec) -> str:
     bounds = window_bounds(spec)
     wbin_sql = (
         "CASE "
-        + " ".join(f"WHEN ev.ts_us >= c.as_of_us - {b * DAY_US} THEN {i}" for i, b in enumerate(bounds))
+        + " ".join(
+            f"WHEN ev.ts_us >= c.as_of_us - {b * DAY_US} THEN {i}" for i, b in enumerate(bounds)
+        )
         + f" ELSE {len(bounds)} END"
     )
     return f"""WITH {EV_CTE}
@@ -79,13 +81,20 @@ def feature_sql(spec: FeatureSpec) -> str:
     hl = f"{float(spec.half_life_days) * DAY_US!r}"
 
     day_cols: list[str] = []
-    hist_agg: list[str] = ["COUNT(*) AS c_all", "MAX(t) AS l_all", f"SUM(POW(2.0, (t - bucket) / {hl})) AS d_all"]
+    hist_agg: list[str] = [
+        "COUNT(*) AS c_all",
+        "MAX(t) AS l_all",
+        f"SUM(POW(2.0, (t - bucket) / {hl})) AS d_all",
+    ]
     for k in type_id.values():
         hist_agg += [
             f"SUM(CASE WHEN type_id = {k} THEN 1 ELSE 0 END) AS c_{k}",
             f"MAX(CASE WHEN type_id = {k} THEN t END) AS l_{k}",
             f"SUM(CASE WHEN type_id = {k} THEN POW(2.0, (t - bucket) / {hl}) ELSE 0 END) AS d_{k}",
         ]
+    hist_agg += [
+        f"SUM(CASE WHEN pair_id = {k} THEN 1 ELSE 0 END) AS c_p{k}" for k in pair_id.values()
+    ]
     hist_cols: list[str] = []
     final_cols: list[str] = []
     for name, m in meta.items():
@@ -100,16 +109,20 @@ def feature_sql(spec: FeatureSpec) -> str:
             final_cols.append(f"COALESCE(ad.{_q(name)}, 0.0) AS {_q(name)}")
         elif kind in ("recency", "count_ever", "decay"):
             t = m["event_type"]
-            k = "all" if t is None else str(type_id[t])
+            key: str = "all" if t is None else str(type_id[t])
+            if m.get("detail") is not None:
+                key = f"p{pair_id[(t, m['detail'])]}"
             if kind == "recency":
                 hist_cols.append(
-                    f"(h.as_of_us - MAX(a.l_{k}) OVER w) / {float(DAY_US)!r} AS {_q(name)}"
+                    f"(h.as_of_us - MAX(a.l_{key}) OVER w) / {float(DAY_US)!r} AS {_q(name)}"
                 )
             elif kind == "count_ever":
-                hist_cols.append(f"CAST(SUM(COALESCE(a.c_{k}, 0)) OVER w AS DOUBLE) AS {_q(name)}")
+                hist_cols.append(
+                    f"CAST(SUM(COALESCE(a.c_{key}, 0)) OVER w AS DOUBLE) AS {_q(name)}"
+                )
             else:
                 hist_cols.append(
-                    f"SUM(COALESCE(a.d_{k}, 0) * POW(2.0, (h.as_of_us - h.ref_us) / {hl})) OVER w "
+                    f"SUM(COALESCE(a.d_{key}, 0) * POW(2.0, (h.as_of_us - h.ref_us) / {hl})) OVER w "
                     f"* POW(2.0, -(h.as_of_us - h.ref_us) / {hl}) AS {_q(name)}"
                 )
             final_cols.append(f"hist.{_q(name)}")
@@ -138,7 +151,7 @@ def feature_sql(spec: FeatureSpec) -> str:
 )""",
         f"""ad AS (
   SELECT c.row_id,
-    {(","+chr(10)+"    ").join(day_cols)}
+    {("," + chr(10) + "    ").join(day_cols)}
   FROM lm_cut c
   JOIN evd d ON d.lead_id = c.lead_id AND d.first_us < c.as_of_us AND d.last_us >= c.as_of_us - {maxd}
   GROUP BY c.row_id
@@ -148,25 +161,25 @@ def feature_sql(spec: FeatureSpec) -> str:
   FROM (SELECT DISTINCT lead_id, as_of_us FROM lm_cut) d
 )""",
         """u AS (
-  SELECT lead_id, ts_us AS t, 1 AS kind, type_id, CAST(NULL AS BIGINT) AS as_of_us FROM ev
+  SELECT lead_id, ts_us AS t, 1 AS kind, type_id, pair_id, CAST(NULL AS BIGINT) AS as_of_us FROM ev
   UNION ALL
-  SELECT lead_id, as_of_us AS t, 0 AS kind, -2 AS type_id, as_of_us FROM cuts
+  SELECT lead_id, as_of_us AS t, 0 AS kind, -2 AS type_id, -2 AS pair_id, as_of_us FROM cuts
 )""",
         """b AS (
-  SELECT lead_id, t, kind, type_id,
+  SELECT lead_id, t, kind, type_id, pair_id,
          MIN(as_of_us) OVER (PARTITION BY lead_id ORDER BY t, kind
                              ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS bucket
   FROM u
 )""",
         f"""agg AS (
   SELECT lead_id, bucket AS as_of_us,
-    {(","+chr(10)+"    ").join(hist_agg)}
+    {("," + chr(10) + "    ").join(hist_agg)}
   FROM b WHERE kind = 1 AND bucket IS NOT NULL
   GROUP BY lead_id, bucket
 )""",
         f"""hist AS (
   SELECT h.lead_id, h.as_of_us,
-    {(","+chr(10)+"    ").join(hist_cols) if hist_cols else "0 AS _none"}
+    {("," + chr(10) + "    ").join(hist_cols) if hist_cols else "0 AS _none"}
   FROM cuts h LEFT JOIN agg a ON a.lead_id = h.lead_id AND a.as_of_us = h.as_of_us
   WINDOW w AS (PARTITION BY h.lead_id ORDER BY h.as_of_us ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 )""",

@@ -14,7 +14,9 @@ __all__ = ["make_cutoffs", "parse_duration", "to_us"]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|day|days|w|week|weeks|h|hour|hours)?\s*$", re.I)
 
 
-def parse_duration(value: str | int | float | pd.Timedelta, *, name: str = "duration") -> pd.Timedelta:
+def parse_duration(
+    value: str | int | float | pd.Timedelta, *, name: str = "duration"
+) -> pd.Timedelta:
     """Parse ``"30d"``, ``"2w"``, ``"12h"``, a number of days, or a Timedelta."""
     if isinstance(value, pd.Timedelta):
         td = value
@@ -22,9 +24,17 @@ def parse_duration(value: str | int | float | pd.Timedelta, *, name: str = "dura
         td = pd.Timedelta(days=float(value))
     elif isinstance(value, str) and (m := _DURATION.match(value)):
         n, unit = float(m.group(1)), (m.group(2) or "d").lower()[0]
-        td = pd.Timedelta(days=n * 7) if unit == "w" else pd.Timedelta(hours=n) if unit == "h" else pd.Timedelta(days=n)
+        td = (
+            pd.Timedelta(days=n * 7)
+            if unit == "w"
+            else pd.Timedelta(hours=n)
+            if unit == "h"
+            else pd.Timedelta(days=n)
+        )
     else:
-        raise ConfigError(f"{name}: cannot read {value!r} as a duration. Use e.g. '30d', '2w', '12h' or 30.")
+        raise ConfigError(
+            f"{name}: cannot read {value!r} as a duration. Use e.g. '30d', '2w', '12h' or 30."
+        )
     if td <= pd.Timedelta(0):
         raise ConfigError(f"{name}: must be positive, got {value!r}.")
     return td
@@ -62,7 +72,11 @@ def make_cutoffs(
     conv = None
     if conversions is not None and len(conversions):
         conv = conversions.set_index("lead_id")["converted_at"]
-    t1 = _ts(end) if end is not None else max(created.max(), conv.max() if conv is not None else created.max())
+    t1 = (
+        _ts(end)
+        if end is not None
+        else max(created.max(), conv.max() if conv is not None else created.max())
+    )
     step_us = int(step / pd.Timedelta(microseconds=1))
     t0_us = int(t0.value // 1000)
     k_max = (int(t1.value // 1000) - t0_us) // step_us

@@ -97,7 +97,9 @@ def _ids_at(df: pd.DataFrame, mask: np.ndarray | pd.Series) -> str:
     return f"rows {examples(rows.tolist())}"
 
 
-def to_utc(values: pd.Series, *, table: str, column: str, frame: pd.DataFrame | None = None) -> pd.Series:
+def to_utc(
+    values: pd.Series, *, table: str, column: str, frame: pd.DataFrame | None = None
+) -> pd.Series:
     """Parse a column to ``datetime64[us, UTC]``.
 
     Naive timestamps are taken to be in UTC; timezone-aware ones are converted to UTC.

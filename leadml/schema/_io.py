@@ -11,7 +11,9 @@ from leadml.exceptions import DataContractError
 __all__ = ["read_table"]
 
 
-def read_table(source: str | Path | pd.DataFrame, *, table: str = "table", sep: str | None = None) -> pd.DataFrame:
+def read_table(
+    source: str | Path | pd.DataFrame, *, table: str = "table", sep: str | None = None
+) -> pd.DataFrame:
     """Read a CSV (``.csv``, ``.csv.gz``, ``.txt``) or Parquet file, or pass a DataFrame through.
 
     Parameters
@@ -32,7 +34,11 @@ def read_table(source: str | Path | pd.DataFrame, *, table: str = "table", sep: 
         return pd.read_parquet(path)
     if name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
         if sep is None:
-            return pd.read_csv(path, sep=None, engine="python") if name.endswith(".txt") else _csv(path)
+            return (
+                pd.read_csv(path, sep=None, engine="python")
+                if name.endswith(".txt")
+                else _csv(path)
+            )
         return pd.read_csv(path, sep=sep)
     raise DataContractError(
         f"{table}: unsupported file type {path.suffix!r} for {path}. Fix: use .csv or .parquet."

@@ -68,7 +68,9 @@ class ColumnMapping:
         except yaml.YAMLError as exc:
             raise ConfigError(f"column mapping {path}: invalid YAML: {exc}") from exc
         if not isinstance(data, dict):
-            raise ConfigError(f"column mapping {path}: expected a mapping of tables at the top level.")
+            raise ConfigError(
+                f"column mapping {path}: expected a mapping of tables at the top level."
+            )
         return cls(data)
 
     def apply(self, table: str, df: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,71 @@
+"""Shared fixtures: small synthetic frames (with nulls and a deliberately broken index)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leadml.datasets import make_crm
+
+warnings.filterwarnings("error", category=FutureWarning)
+
+SHARED = Path(
+    os.environ.get(
+        "LEADML_SHARED_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"
+    )
+)
+
+
+def ts(s: str) -> pd.Timestamp:
+    return pd.Timestamp(s, tz="UTC")
+
+
+@pytest.fixture(scope="session")
+def crm_small():
+    """A small CRM (shared by tests; never mutate it)."""
+    return make_crm(1500, days=200, horizon_days=30, every_days=7, seed=3)
+
+
+@pytest.fixture
+def tiny():
+    """Three leads (one with no events), with nulls in every profile column and a shuffled index."""
+    leads = pd.DataFrame(
+        {
+            "lead_id": ["a", "b", "c"],
+            "created_at": ["2024-01-01T00:00:00Z", "2024-01-05T12:00:00Z", "2024-01-10"],
+            "account_id": ["acc1", "acc1", None],
+            "industry": ["software", None, "retail"],
+            "employees": [50.0, np.nan, 1000.0],
+            "is_partner": [True, False, None],
+        },
+        index=[10, 3, 7],
+    )
+    events = pd.DataFrame(
+        {
+            "lead_id": ["a", "a", "a", "b", "a"],
+            "timestamp": [
+                "2024-01-02T10:00:00Z",
+                "2024-01-20T00:00:00Z",
+                "2024-02-01T00:00:00Z",
+                "2024-01-25T08:00:00Z",
+                "2024-03-01T00:00:00Z",
+            ],
+            "event_type": ["page_view", "page_view", "demo_request", "page_view", "page_view"],
+            "detail": ["/pricing", "/blog", None, "/pricing", "/pricing"],
+        },
+        index=[4, 4, 1, 0, 2],
+    )
+    conversions = pd.DataFrame(
+        {"lead_id": ["a"], "converted_at": ["2024-02-15T00:00:00Z"]}, index=[99]
+    )
+    return leads, events, conversions
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
