@@ -1,0 +1,240 @@
+"""Training-set build benchmark: leadml (generated SQL on DuckDB) vs named baselines, same run.
+
+Baselines:
+  (a) pandas: a vectorised implementation of the same features (merge events to cut-offs,
+      filter, groupby/unstack; no Python loop over leads) -- values must be identical;
+  (b) hand-written DuckDB: one query for a subset (event counts per type in each window,
+      total counts, days since the last event), compared with leadml on those columns.
+
+Each implementation runs in a fresh subprocess that reads the same Parquet inputs and reports
+its wall time and peak RSS. Usage:
+
+    python benchmarks/bench_features.py --sizes 1m 10m
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+DAY_US = 86_400_000_000
+SIZES = {"1m": (17_000, 420), "10m": (130_000, 540), "100m": (1_000_000, 600)}
+
+
+# ----------------------------------------------------------------------------- implementations
+def run_leadml(d: Path) -> pd.DataFrame:
+    from leadml.features import FeatureSpec, build_features
+
+    spec = FeatureSpec.from_json(d / "spec.json")
+    return build_features(spec, pd.read_parquet(d / "leads.parquet"), pd.read_parquet(d / "events.parquet"), pd.read_parquet(d / "cut.parquet"))
+
+
+def run_pandas(d: Path) -> pd.DataFrame:
+    from leadml.features import FeatureSpec
+
+    spec = FeatureSpec.from_json(d / "spec.json")
+    leads, events, cut = (pd.read_parquet(d / f"{n}.parquet") for n in ("leads", "events", "cut"))
+    return pandas_features(spec, leads, events, cut)
+
+
+def pandas_features(spec, leads: pd.DataFrame, events: pd.DataFrame, cut: pd.DataFrame) -> pd.DataFrame:
+    """The same features as leadml, written the way a competent data scientist would in pandas."""
+    types = {t: i for i, t in enumerate(spec.event_types_)}
+    pairs = pd.DataFrame(spec.details_, columns=["event_type", "detail"]).assign(pair_id=lambda x: np.arange(len(x)))
+    ev = pd.DataFrame(
+        {
+            "lead_id": events["lead_id"].to_numpy(),
+            "ts": events["timestamp"].astype("datetime64[us, UTC]").astype("int64").to_numpy(),
+            "type_id": events["event_type"].map(types).fillna(-1).astype("int64").to_numpy(),
+        }
+    )
+    ev["pair_id"] = events.merge(pairs, on=["event_type", "detail"], how="left")["pair_id"].fillna(-1).astype("int64").to_numpy()
+    c = pd.DataFrame({"row_id": np.arange(len(cut)), "lead_id": cut["lead_id"].to_numpy(), "as_of": cut["as_of"].astype("datetime64[us, UTC]").astype("int64").to_numpy()})
+    j = c.merge(ev, on="lead_id")
+    j = j[j["ts"] < j["as_of"]]
+    j["age"] = j["as_of"] - j["ts"]
+    n = len(c)
+    out: dict[str, np.ndarray] = {}
+
+    def per_row(s: pd.Series, fill: float = 0.0) -> np.ndarray:
+        return s.reindex(np.arange(n), fill_value=fill).to_numpy(dtype=float)
+
+    def per_row_key(df: pd.DataFrame, key: str, keys: int, agg: str, col: str | None = None, fill: float = 0.0) -> np.ndarray:
+        g = df[df[key] >= 0].groupby(["row_id", key])
+        s = g.size() if agg == "size" else getattr(g[col], agg)()
+        wide = s.unstack(fill_value=np.nan).reindex(index=np.arange(n), columns=np.arange(keys))
+        return wide.fillna(fill).to_numpy(dtype=float) if not np.isnan(fill) else wide.to_numpy(dtype=float)
+
+    meta = spec.feature_meta_
+    by_window = {}
+    for w in sorted({m["window"] for m in meta.values() if m["kind"] in ("count", "active_days")}):
+        jw = j[j["age"] <= w * DAY_US]
+        by_window[w] = (
+            per_row(jw.groupby("row_id").size()),
+            per_row_key(jw, "type_id", len(types), "size"),
+            per_row_key(jw, "pair_id", len(pairs), "size"),
+            per_row(jw.assign(day=jw["ts"] // DAY_US).groupby("row_id")["day"].nunique()),
+        )
+    ever_t = per_row_key(j, "type_id", len(types), "size")
+    ever_p = per_row_key(j, "pair_id", len(pairs), "size")
+    last_all = per_row(j.groupby("row_id")["ts"].max(), np.nan)
+    last_t = per_row_key(j, "type_id", len(types), "max", "ts", np.nan)
+    j["dec"] = np.exp2(-j["age"] / (spec.half_life_days * DAY_US))
+    dec_all = per_row(j.groupby("row_id")["dec"].sum())
+    dec_t = per_row_key(j, "type_id", len(types), "sum", "dec")
+    as_of = c["as_of"].to_numpy()
+    if spec.has_accounts_:
+        # per distinct (account, as_of), then subtract the lead's own contribution
+        acc = leads[["lead_id", "account_id"]].dropna()
+        created = leads.set_index("lead_id")["created_at"].astype("datetime64[us, UTC]").astype("int64")
+        ca = c.merge(acc, on="lead_id", how="left")
+        has_acc = ca["account_id"].notna().to_numpy()
+        keys = ca.loc[has_acc, ["account_id", "as_of"]].drop_duplicates()
+        mem = acc.assign(created=acc["lead_id"].map(created).to_numpy())
+        kl = keys.merge(mem, on="account_id")
+        n_leads = kl[kl["created"] <= kl["as_of"]].groupby(["account_id", "as_of"]).size().rename("a_leads")
+        aw = spec.account_window * DAY_US
+        ea = ev[["lead_id", "ts"]].merge(acc, on="lead_id")
+        ke = keys.merge(ea, on="account_id")
+        ke = ke[(ke["ts"] < ke["as_of"]) & (ke["ts"] >= ke["as_of"] - aw)]
+        g = ke.groupby(["account_id", "as_of"])
+        agg = pd.concat([n_leads, g.size().rename("a_events"), g["lead_id"].nunique().rename("a_active")], axis=1).fillna(0)
+        own = per_row(j[j["age"] <= aw].groupby("row_id").size())
+        row_acc = ca[["account_id", "as_of"]].merge(agg, left_on=["account_id", "as_of"], right_index=True, how="left").fillna(0)
+        self_created = (c["lead_id"].map(created).to_numpy() <= as_of).astype(float)
+        acc_cols = {
+            "account_leads": row_acc["a_leads"].to_numpy(float) - self_created,
+            "account_events": row_acc["a_events"].to_numpy(float) - own,
+            "account_active": row_acc["a_active"].to_numpy(float) - (own > 0),
+        }
+    for name, m in meta.items():
+        k = m["kind"]
+        if k == "lead_age":
+            created = leads.set_index("lead_id")["created_at"].astype("datetime64[us, UTC]").astype("int64")
+            out[name] = (as_of - c["lead_id"].map(created).to_numpy()) / DAY_US
+        elif k == "count":
+            tot, bt, bp, _ = by_window[m["window"]]
+            out[name] = tot if m["event_type"] is None else bp[:, pairs.index[(pairs["event_type"] == m["event_type"]) & (pairs["detail"] == m["detail"])][0]] if m["detail"] is not None else bt[:, types[m["event_type"]]]
+        elif k == "active_days":
+            out[name] = by_window[m["window"]][3]
+        elif k == "trend":
+            w = m["window"] * DAY_US
+            a = j["age"]
+            out[name] = per_row(j[a <= w].groupby("row_id").size()) - per_row(j[(a > w) & (a <= 2 * w)].groupby("row_id").size())
+        elif k == "recency":
+            last = last_all if m["event_type"] is None else last_t[:, types[m["event_type"]]]
+            out[name] = (as_of - last) / DAY_US
+        elif k == "count_ever":
+            out[name] = ever_t[:, types[m["event_type"]]] if m["detail"] is None else ever_p[:, int(pairs.index[(pairs["event_type"] == m["event_type"]) & (pairs["detail"] == m["detail"])][0])]
+        elif k == "decay":
+            out[name] = dec_all if m["event_type"] is None else dec_t[:, types[m["event_type"]]]
+        elif k in ("account_leads", "account_active", "account_events"):
+            out[name] = np.where(has_acc, acc_cols[k], np.nan)
+    return pd.DataFrame(out)
+
+
+def handwritten_sql(types: list[str], windows: list[int]) -> str:
+    cols = []
+    for w in windows:
+        cols.append(f"COUNT(*) FILTER (WHERE e.timestamp >= c.as_of - INTERVAL {w} DAY) AS n_events_{w}d")
+        for t in types:
+            cols.append(f"COUNT(*) FILTER (WHERE e.event_type = '{t}' AND e.timestamp >= c.as_of - INTERVAL {w} DAY) AS n_{t}_{w}d")
+    last = "date_diff('microsecond', MAX(e.timestamp), c.as_of) / 86400000000.0 AS days_since_last_event"
+    return f"""SELECT c.row_id, {", ".join(cols)}, {last}
+FROM cut c LEFT JOIN events e ON e.lead_id = c.lead_id AND e.timestamp < c.as_of
+GROUP BY c.row_id, c.as_of ORDER BY c.row_id"""
+
+
+def run_handwritten(d: Path) -> pd.DataFrame:
+    import duckdb
+
+    from leadml.features import FeatureSpec
+
+    spec = FeatureSpec.from_json(d / "spec.json")
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{d / 'events.parquet'}')")
+    con.execute(f"CREATE VIEW cut AS SELECT row_number() OVER () - 1 AS row_id, * FROM read_parquet('{d / 'cut.parquet'}')")
+    return con.sql(handwritten_sql(spec.event_types_, list(spec.windows))).df().drop(columns="row_id")
+
+
+RUNNERS = {"leadml": run_leadml, "pandas": run_pandas, "handwritten": run_handwritten}
+
+
+def child(name: str, d: Path) -> None:
+    t0 = time.perf_counter()
+    df = RUNNERS[name](d)
+    secs = time.perf_counter() - t0
+    df.to_parquet(d / f"out_{name}.parquet")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB -> GiB
+    print(json.dumps({"seconds": secs, "peak_gib": peak, "rows": len(df)}))
+
+
+def measure(name: str, d: Path) -> dict:
+    res = subprocess.run([sys.executable, __file__, "--child", name, str(d)], capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        return {"error": res.stderr.strip().splitlines()[-1] if res.stderr else f"exit {res.returncode}"}
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def prepare(size: str, d: Path, every: int, max_age: int) -> dict:
+    from leadml.datasets import make_crm
+    from leadml.features import FeatureSpec, make_cutoffs
+
+    n_leads, days = SIZES[size]
+    crm = make_crm(n_leads, days=days, seed=0)
+    cut = make_cutoffs(crm.leads, crm.conversions, every=f"{every}d", start=crm.start, end=crm.observed_until, max_age=f"{max_age}d")
+    crm.leads.to_parquet(d / "leads.parquet")
+    crm.events.to_parquet(d / "events.parquet")
+    cut.to_parquet(d / "cut.parquet")
+    FeatureSpec().fit(crm.leads, crm.events).to_json(d / "spec.json")
+    return {"leads": len(crm.leads), "events": len(crm.events), "cutoffs": len(cut)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", nargs="+", default=["1m", "10m"], choices=list(SIZES))
+    ap.add_argument("--every", type=int, default=7, help="cut-off spacing in days")
+    ap.add_argument("--max-age", type=int, default=365, help="score leads up to this age (days)")
+    ap.add_argument("--skip-pandas-above", type=int, default=20_000_000, help="events")
+    ap.add_argument("--child", nargs=2, metavar=("IMPL", "DIR"))
+    a = ap.parse_args()
+    if a.child:
+        child(a.child[0], Path(a.child[1]))
+        return
+    for size in a.sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            d = Path(tmp)
+            info = prepare(size, d, a.every, a.max_age)
+            print(f"\n== {size}: {info['events']:,} events, {info['leads']:,} leads, {info['cutoffs']:,} cut-offs (every {a.every}d, max age {a.max_age}d)")
+            res = {"leadml": measure("leadml", d)}
+            if info["events"] <= a.skip_pandas_above:
+                res["pandas"] = measure("pandas", d)
+            res["handwritten"] = measure("handwritten", d)
+            for k, v in res.items():
+                print(f"  {k:12s} " + (f"{v['seconds']:8.1f} s  peak {v['peak_gib']:.2f} GiB" if "seconds" in v else f"failed: {v['error']}"))
+            ours = pd.read_parquet(d / "out_leadml.parquet")
+            if "seconds" in res.get("pandas", {}):
+                theirs = pd.read_parquet(d / "out_pandas.parquet")
+                cols = list(theirs.columns)
+                diff = np.nanmax(np.abs(ours[cols].to_numpy(float) - theirs[cols].to_numpy(float)) / np.maximum(1.0, np.abs(theirs[cols].to_numpy(float))))
+                same_nan = bool((np.isnan(ours[cols].to_numpy(float)) == np.isnan(theirs[cols].to_numpy(float))).all())
+                print(f"  pandas / leadml time: {res['pandas']['seconds'] / res['leadml']['seconds']:.2f}x   values: max rel diff {diff:.2e}, same missing: {same_nan} ({len(cols)} columns)")
+            if "seconds" in res["handwritten"]:
+                hw = pd.read_parquet(d / "out_handwritten.parquet")
+                cols = list(hw.columns)
+                diff = np.nanmax(np.abs(ours[cols].to_numpy(float) - hw[cols].to_numpy(float)))
+                print(f"  leadml / hand-written time: {res['leadml']['seconds'] / res['handwritten']['seconds']:.2f}x (leadml computes {len(ours.columns) - 2} features, the query {len(cols)}); shared values max abs diff {diff:.2e}")
+
+
+if __name__ == "__main__":
+    main()
