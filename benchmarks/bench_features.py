@@ -35,7 +35,12 @@ def run_leadml(d: Path) -> pd.DataFrame:
     from leadml.features import FeatureSpec, build_features
 
     spec = FeatureSpec.from_json(d / "spec.json")
-    return build_features(spec, pd.read_parquet(d / "leads.parquet"), pd.read_parquet(d / "events.parquet"), pd.read_parquet(d / "cut.parquet"))
+    return build_features(
+        spec,
+        pd.read_parquet(d / "leads.parquet"),
+        pd.read_parquet(d / "events.parquet"),
+        pd.read_parquet(d / "cut.parquet"),
+    )
 
 
 def run_pandas(d: Path) -> pd.DataFrame:
@@ -46,10 +51,14 @@ def run_pandas(d: Path) -> pd.DataFrame:
     return pandas_features(spec, leads, events, cut)
 
 
-def pandas_features(spec, leads: pd.DataFrame, events: pd.DataFrame, cut: pd.DataFrame) -> pd.DataFrame:
+def pandas_features(
+    spec, leads: pd.DataFrame, events: pd.DataFrame, cut: pd.DataFrame
+) -> pd.DataFrame:
     """The same features as leadml, written the way a competent data scientist would in pandas."""
     types = {t: i for i, t in enumerate(spec.event_types_)}
-    pairs = pd.DataFrame(spec.details_, columns=["event_type", "detail"]).assign(pair_id=lambda x: np.arange(len(x)))
+    pairs = pd.DataFrame(spec.details_, columns=["event_type", "detail"]).assign(
+        pair_id=lambda x: np.arange(len(x))
+    )
     ev = pd.DataFrame(
         {
             "lead_id": events["lead_id"].to_numpy(),
@@ -57,8 +66,19 @@ def pandas_features(spec, leads: pd.DataFrame, events: pd.DataFrame, cut: pd.Dat
             "type_id": events["event_type"].map(types).fillna(-1).astype("int64").to_numpy(),
         }
     )
-    ev["pair_id"] = events.merge(pairs, on=["event_type", "detail"], how="left")["pair_id"].fillna(-1).astype("int64").to_numpy()
-    c = pd.DataFrame({"row_id": np.arange(len(cut)), "lead_id": cut["lead_id"].to_numpy(), "as_of": cut["as_of"].astype("datetime64[us, UTC]").astype("int64").to_numpy()})
+    ev["pair_id"] = (
+        events.merge(pairs, on=["event_type", "detail"], how="left")["pair_id"]
+        .fillna(-1)
+        .astype("int64")
+        .to_numpy()
+    )
+    c = pd.DataFrame(
+        {
+            "row_id": np.arange(len(cut)),
+            "lead_id": cut["lead_id"].to_numpy(),
+            "as_of": cut["as_of"].astype("datetime64[us, UTC]").astype("int64").to_numpy(),
+        }
+    )
     j = c.merge(ev, on="lead_id")
     j = j[j["ts"] < j["as_of"]]
     j["age"] = j["as_of"] - j["ts"]
@@ -68,11 +88,17 @@ def pandas_features(spec, leads: pd.DataFrame, events: pd.DataFrame, cut: pd.Dat
     def per_row(s: pd.Series, fill: float = 0.0) -> np.ndarray:
         return s.reindex(np.arange(n), fill_value=fill).to_numpy(dtype=float)
 
-    def per_row_key(df: pd.DataFrame, key: str, keys: int, agg: str, col: str | None = None, fill: float = 0.0) -> np.ndarray:
+    def per_row_key(
+        df: pd.DataFrame, key: str, keys: int, agg: str, col: str | None = None, fill: float = 0.0
+    ) -> np.ndarray:
         g = df[df[key] >= 0].groupby(["row_id", key])
         s = g.size() if agg == "size" else getattr(g[col], agg)()
         wide = s.unstack(fill_value=np.nan).reindex(index=np.arange(n), columns=np.arange(keys))
-        return wide.fillna(fill).to_numpy(dtype=float) if not np.isnan(fill) else wide.to_numpy(dtype=float)
+        return (
+            wide.fillna(fill).to_numpy(dtype=float)
+            if not np.isnan(fill)
+            else wide.to_numpy(dtype=float)
+        )
 
     meta = spec.feature_meta_
     by_window = {}
@@ -95,21 +121,35 @@ def pandas_features(spec, leads: pd.DataFrame, events: pd.DataFrame, cut: pd.Dat
     if spec.has_accounts_:
         # per distinct (account, as_of), then subtract the lead's own contribution
         acc = leads[["lead_id", "account_id"]].dropna()
-        created = leads.set_index("lead_id")["created_at"].astype("datetime64[us, UTC]").astype("int64")
+        created = (
+            leads.set_index("lead_id")["created_at"].astype("datetime64[us, UTC]").astype("int64")
+        )
         ca = c.merge(acc, on="lead_id", how="left")
         has_acc = ca["account_id"].notna().to_numpy()
         keys = ca.loc[has_acc, ["account_id", "as_of"]].drop_duplicates()
         mem = acc.assign(created=acc["lead_id"].map(created).to_numpy())
         kl = keys.merge(mem, on="account_id")
-        n_leads = kl[kl["created"] <= kl["as_of"]].groupby(["account_id", "as_of"]).size().rename("a_leads")
+        n_leads = (
+            kl[kl["created"] <= kl["as_of"]]
+            .groupby(["account_id", "as_of"])
+            .size()
+            .rename("a_leads")
+        )
         aw = spec.account_window * DAY_US
         ea = ev[["lead_id", "ts"]].merge(acc, on="lead_id")
         ke = keys.merge(ea, on="account_id")
         ke = ke[(ke["ts"] < ke["as_of"]) & (ke["ts"] >= ke["as_of"] - aw)]
         g = ke.groupby(["account_id", "as_of"])
-        agg = pd.concat([n_leads, g.size().rename("a_events"), g["lead_id"].nunique().rename("a_active")], axis=1).fillna(0)
+        agg = pd.concat(
+            [n_leads, g.size().rename("a_events"), g["lead_id"].nunique().rename("a_active")],
+            axis=1,
+        ).fillna(0)
         own = per_row(j[j["age"] <= aw].groupby("row_id").size())
-        row_acc = ca[["account_id", "as_of"]].merge(agg, left_on=["account_id", "as_of"], right_index=True, how="left").fillna(0)
+        row_acc = (
+            ca[["account_id", "as_of"]]
+            .merge(agg, left_on=["account_id", "as_of"], right_index=True, how="left")
+            .fillna(0)
+        )
         self_created = (c["lead_id"].map(created).to_numpy() <= as_of).astype(float)
         acc_cols = {
             "account_leads": row_acc["a_leads"].to_numpy(float) - self_created,
@@ -119,22 +159,51 @@ def pandas_features(spec, leads: pd.DataFrame, events: pd.DataFrame, cut: pd.Dat
     for name, m in meta.items():
         k = m["kind"]
         if k == "lead_age":
-            created = leads.set_index("lead_id")["created_at"].astype("datetime64[us, UTC]").astype("int64")
+            created = (
+                leads.set_index("lead_id")["created_at"]
+                .astype("datetime64[us, UTC]")
+                .astype("int64")
+            )
             out[name] = (as_of - c["lead_id"].map(created).to_numpy()) / DAY_US
         elif k == "count":
             tot, bt, bp, _ = by_window[m["window"]]
-            out[name] = tot if m["event_type"] is None else bp[:, pairs.index[(pairs["event_type"] == m["event_type"]) & (pairs["detail"] == m["detail"])][0]] if m["detail"] is not None else bt[:, types[m["event_type"]]]
+            out[name] = (
+                tot
+                if m["event_type"] is None
+                else bp[
+                    :,
+                    pairs.index[
+                        (pairs["event_type"] == m["event_type"]) & (pairs["detail"] == m["detail"])
+                    ][0],
+                ]
+                if m["detail"] is not None
+                else bt[:, types[m["event_type"]]]
+            )
         elif k == "active_days":
             out[name] = by_window[m["window"]][3]
         elif k == "trend":
             w = m["window"] * DAY_US
             a = j["age"]
-            out[name] = per_row(j[a <= w].groupby("row_id").size()) - per_row(j[(a > w) & (a <= 2 * w)].groupby("row_id").size())
+            out[name] = per_row(j[a <= w].groupby("row_id").size()) - per_row(
+                j[(a > w) & (a <= 2 * w)].groupby("row_id").size()
+            )
         elif k == "recency":
             last = last_all if m["event_type"] is None else last_t[:, types[m["event_type"]]]
             out[name] = (as_of - last) / DAY_US
         elif k == "count_ever":
-            out[name] = ever_t[:, types[m["event_type"]]] if m["detail"] is None else ever_p[:, int(pairs.index[(pairs["event_type"] == m["event_type"]) & (pairs["detail"] == m["detail"])][0])]
+            out[name] = (
+                ever_t[:, types[m["event_type"]]]
+                if m["detail"] is None
+                else ever_p[
+                    :,
+                    int(
+                        pairs.index[
+                            (pairs["event_type"] == m["event_type"])
+                            & (pairs["detail"] == m["detail"])
+                        ][0]
+                    ),
+                ]
+            )
         elif k == "decay":
             out[name] = dec_all if m["event_type"] is None else dec_t[:, types[m["event_type"]]]
         elif k in ("account_leads", "account_active", "account_events"):
@@ -145,9 +214,13 @@ def pandas_features(spec, leads: pd.DataFrame, events: pd.DataFrame, cut: pd.Dat
 def handwritten_sql(types: list[str], windows: list[int]) -> str:
     cols = []
     for w in windows:
-        cols.append(f"COUNT(*) FILTER (WHERE e.timestamp >= c.as_of - INTERVAL {w} DAY) AS n_events_{w}d")
+        cols.append(
+            f"COUNT(*) FILTER (WHERE e.timestamp >= c.as_of - INTERVAL {w} DAY) AS n_events_{w}d"
+        )
         for t in types:
-            cols.append(f"COUNT(*) FILTER (WHERE e.event_type = '{t}' AND e.timestamp >= c.as_of - INTERVAL {w} DAY) AS n_{t}_{w}d")
+            cols.append(
+                f"COUNT(*) FILTER (WHERE e.event_type = '{t}' AND e.timestamp >= c.as_of - INTERVAL {w} DAY) AS n_{t}_{w}d"
+            )
     last = "date_diff('microsecond', MAX(e.timestamp), c.as_of) / 86400000000.0 AS days_since_last_event"
     return f"""SELECT c.row_id, {", ".join(cols)}, {last}
 FROM cut c LEFT JOIN events e ON e.lead_id = c.lead_id AND e.timestamp < c.as_of
@@ -163,8 +236,12 @@ def run_handwritten(d: Path) -> pd.DataFrame:
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
     con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{d / 'events.parquet'}')")
-    con.execute(f"CREATE VIEW cut AS SELECT row_number() OVER () - 1 AS row_id, * FROM read_parquet('{d / 'cut.parquet'}')")
-    return con.sql(handwritten_sql(spec.event_types_, list(spec.windows))).df().drop(columns="row_id")
+    con.execute(
+        f"CREATE VIEW cut AS SELECT row_number() OVER () - 1 AS row_id, * FROM read_parquet('{d / 'cut.parquet'}')"
+    )
+    return (
+        con.sql(handwritten_sql(spec.event_types_, list(spec.windows))).df().drop(columns="row_id")
+    )
 
 
 RUNNERS = {"leadml": run_leadml, "pandas": run_pandas, "handwritten": run_handwritten}
@@ -180,9 +257,16 @@ def child(name: str, d: Path) -> None:
 
 
 def measure(name: str, d: Path) -> dict:
-    res = subprocess.run([sys.executable, __file__, "--child", name, str(d)], capture_output=True, text=True, check=False)
+    res = subprocess.run(
+        [sys.executable, __file__, "--child", name, str(d)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if res.returncode != 0:
-        return {"error": res.stderr.strip().splitlines()[-1] if res.stderr else f"exit {res.returncode}"}
+        return {
+            "error": res.stderr.strip().splitlines()[-1] if res.stderr else f"exit {res.returncode}"
+        }
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -192,7 +276,14 @@ def prepare(size: str, d: Path, every: int, max_age: int) -> dict:
 
     n_leads, days = SIZES[size]
     crm = make_crm(n_leads, days=days, seed=0)
-    cut = make_cutoffs(crm.leads, crm.conversions, every=f"{every}d", start=crm.start, end=crm.observed_until, max_age=f"{max_age}d")
+    cut = make_cutoffs(
+        crm.leads,
+        crm.conversions,
+        every=f"{every}d",
+        start=crm.start,
+        end=crm.observed_until,
+        max_age=f"{max_age}d",
+    )
     crm.leads.to_parquet(d / "leads.parquet")
     crm.events.to_parquet(d / "events.parquet")
     cut.to_parquet(d / "cut.parquet")
@@ -215,25 +306,46 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             d = Path(tmp)
             info = prepare(size, d, a.every, a.max_age)
-            print(f"\n== {size}: {info['events']:,} events, {info['leads']:,} leads, {info['cutoffs']:,} cut-offs (every {a.every}d, max age {a.max_age}d)")
+            print(
+                f"\n== {size}: {info['events']:,} events, {info['leads']:,} leads, {info['cutoffs']:,} cut-offs (every {a.every}d, max age {a.max_age}d)"
+            )
             res = {"leadml": measure("leadml", d)}
             if info["events"] <= a.skip_pandas_above:
                 res["pandas"] = measure("pandas", d)
             res["handwritten"] = measure("handwritten", d)
             for k, v in res.items():
-                print(f"  {k:12s} " + (f"{v['seconds']:8.1f} s  peak {v['peak_gib']:.2f} GiB" if "seconds" in v else f"failed: {v['error']}"))
+                print(
+                    f"  {k:12s} "
+                    + (
+                        f"{v['seconds']:8.1f} s  peak {v['peak_gib']:.2f} GiB"
+                        if "seconds" in v
+                        else f"failed: {v['error']}"
+                    )
+                )
             ours = pd.read_parquet(d / "out_leadml.parquet")
             if "seconds" in res.get("pandas", {}):
                 theirs = pd.read_parquet(d / "out_pandas.parquet")
                 cols = list(theirs.columns)
-                diff = np.nanmax(np.abs(ours[cols].to_numpy(float) - theirs[cols].to_numpy(float)) / np.maximum(1.0, np.abs(theirs[cols].to_numpy(float))))
-                same_nan = bool((np.isnan(ours[cols].to_numpy(float)) == np.isnan(theirs[cols].to_numpy(float))).all())
-                print(f"  pandas / leadml time: {res['pandas']['seconds'] / res['leadml']['seconds']:.2f}x   values: max rel diff {diff:.2e}, same missing: {same_nan} ({len(cols)} columns)")
+                diff = np.nanmax(
+                    np.abs(ours[cols].to_numpy(float) - theirs[cols].to_numpy(float))
+                    / np.maximum(1.0, np.abs(theirs[cols].to_numpy(float)))
+                )
+                same_nan = bool(
+                    (
+                        np.isnan(ours[cols].to_numpy(float))
+                        == np.isnan(theirs[cols].to_numpy(float))
+                    ).all()
+                )
+                print(
+                    f"  pandas / leadml time: {res['pandas']['seconds'] / res['leadml']['seconds']:.2f}x   values: max rel diff {diff:.2e}, same missing: {same_nan} ({len(cols)} columns)"
+                )
             if "seconds" in res["handwritten"]:
                 hw = pd.read_parquet(d / "out_handwritten.parquet")
                 cols = list(hw.columns)
                 diff = np.nanmax(np.abs(ours[cols].to_numpy(float) - hw[cols].to_numpy(float)))
-                print(f"  leadml / hand-written time: {res['leadml']['seconds'] / res['handwritten']['seconds']:.2f}x (leadml computes {len(ours.columns) - 2} features, the query {len(cols)}); shared values max abs diff {diff:.2e}")
+                print(
+                    f"  leadml / hand-written time: {res['leadml']['seconds'] / res['handwritten']['seconds']:.2f}x (leadml computes {len(ours.columns) - 2} features, the query {len(cols)}); shared values max abs diff {diff:.2e}"
+                )
 
 
 if __name__ == "__main__":

@@ -84,10 +84,10 @@ def _features(
             ),
             "lm_events": pd.DataFrame(
                 {
-                    "lead_id": data.events["lead_id"].to_numpy(),
+                    "lead_id": data.events["lead_id"].reset_index(drop=True),
                     "ts_us": to_us(data.events["timestamp"]),
-                    "event_type": data.events["event_type"].to_numpy(),
-                    "detail": data.events["detail"].to_numpy(),
+                    "event_type": data.events["event_type"].reset_index(drop=True),
+                    "detail": data.events["detail"].reset_index(drop=True),
                 }
             ),
             "lm_leads": pd.DataFrame(

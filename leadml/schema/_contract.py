@@ -150,6 +150,13 @@ def _normalise(df: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
     return out
 
 
+def _text(s: pd.Series) -> pd.Series:
+    """A text column as pandas' string dtype (missing stays missing), without a Python loop."""
+    if pd.api.types.is_string_dtype(s.dtype) and not pd.api.types.is_object_dtype(s.dtype):
+        return s
+    return s.astype("string[pyarrow]").astype(pd.StringDtype("pyarrow", na_value=np.nan))
+
+
 def _unify_ids(ids: pd.Series, reference: pd.Series, table: str) -> pd.Series:
     """Cast lead ids to the dtype of the leads table (integer ids stay integers)."""
     if pd.api.types.is_integer_dtype(reference.dtype):
@@ -163,14 +170,14 @@ def _unify_ids(ids: pd.Series, reference: pd.Series, table: str) -> pd.Series:
                 f"not integers: {examples(ids[bad].tolist())}. Fix: use the same id type in every table."
             )
         return num.astype("int64")
-    return ids.astype(str)
+    return _text(ids.astype(str)) if not pd.api.types.is_string_dtype(ids.dtype) else _text(ids)
 
 
 def validate_leads(leads: pd.DataFrame) -> pd.DataFrame:
     """Validate the leads table and return a normalised copy (UTC timestamps, fresh index)."""
     out = _normalise(leads, LEADS)
     if not pd.api.types.is_integer_dtype(out["lead_id"].dtype):
-        out["lead_id"] = out["lead_id"].astype(str)
+        out["lead_id"] = _text(out["lead_id"].astype(str))
     dup = out["lead_id"].duplicated(keep=False)
     if bool(dup.any()):
         raise DataContractError(
@@ -217,10 +224,9 @@ def validate_events(
             f"events.event_type: {int(out['event_type'].isna().sum())} missing value(s) at "
             f"{_ids_at(out, out['event_type'].isna().to_numpy())}. Fix: every event needs a type."
         )
-    out["event_type"] = out["event_type"].astype(str)
+    out["event_type"] = _text(out["event_type"])
     if "detail" in out.columns:
-        out["detail"] = out["detail"].astype("object").where(out["detail"].notna(), None)
-        out["detail"] = out["detail"].map(lambda v: None if v is None else str(v))
+        out["detail"] = _text(out["detail"])
     return _unknown(out, leads, "events", unknown_leads)
 
 
