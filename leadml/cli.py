@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -17,7 +17,7 @@ from leadml.exceptions import LeadmlError
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="leadml: open, inspectable lead scoring."
 )
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 150)
 
 
 def _fail(exc: Exception) -> None:
@@ -89,14 +89,339 @@ def print_summary(ts: pd.DataFrame, features: list[str], seconds: float) -> None
     console.print(table)
 
 
+def print_comparison(report: Any, title: str = "rules vs model (same rows)") -> None:
+    """Print the comparison table of a :class:`ComparisonReport`."""
+    from leadml.evaluation._report import LABELS
+
+    iv = report.intervals.set_index(["model", "metric"]) if len(report.intervals) else None
+    cols = ["auc", "pr_auc", "log_loss", "brier", "ece", "cal_slope", "lift_10", "capture_20"]
+    table = Table(title=title)
+    table.add_column("model")
+    for c in cols:
+        table.add_column(LABELS[c], justify="right")
+        if c == "auc" and iv is not None:
+            table.add_column("AUC 95% CI", justify="right")
+    for model, row in report.metrics.iterrows():
+        cells = []
+        for c in cols:
+            cells.append(f"{row[c]:.3f}")
+            if c == "auc" and iv is not None:
+                if (model, c) in iv.index:
+                    lo, hi = iv.loc[(model, c), ["low", "high"]]
+                    cells.append(f"[{lo:.3f}, {hi:.3f}]")
+                else:
+                    cells.append("-")
+        table.add_row(str(model), *cells)
+    console.print(table)
+    if iv is not None:
+        first = str(report.metrics.index[0])
+        for model in report.metrics.index[1:]:
+            key = f"{model} - {first}"
+            if (key, "auc") in iv.index:
+                parts = []
+                for c in ("auc", "log_loss"):
+                    e, lo, hi = iv.loc[(key, c), ["estimate", "low", "high"]]
+                    parts.append(f"{LABELS[c]} {e:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+                console.print(f"{model} vs {first} (paired, 95% CI): " + ", ".join(parts))
+    info = report.info
+    console.print(
+        f"test rows: {info.get('rows', 0):,} ({info.get('leads') or 0:,} leads), conversions: "
+        f"{info.get('conversions', 0):,} ({info.get('label_rate', float('nan')):.2%})"
+        + (f", window {info['window']}" if info.get("window") else "")
+    )
+    if len(report.by_band):
+        bt = Table(title="conversion rate by band")
+        bt.add_column("model")
+        bands = list(dict.fromkeys(report.by_band["band"]))
+        for b in bands:
+            bt.add_column(str(b), justify="right")
+        for model, g in report.by_band.groupby("model", sort=False):
+            g = g.set_index("band")
+            bt.add_row(
+                str(model),
+                *[
+                    f"{g.loc[b, 'conversion_rate']:.1%} ({g.loc[b, 'share']:.0%} of leads)"
+                    if b in g.index
+                    else "-"
+                    for b in bands
+                ],
+            )
+        console.print(bt)
+
+
+def print_split(summary: pd.DataFrame) -> None:
+    """Print rows, leads and conversions per window."""
+    table = Table(title="out-of-time split (no lead in two windows)")
+    for c in ["window", "rows", "leads", "conversions", "rate", "from", "to"]:
+        table.add_column(c, justify="left" if c == "window" else "right")
+    for r in summary.itertuples(index=False):
+        table.add_row(
+            str(r.window),
+            f"{r.rows:,}",
+            f"{r.leads:,}",
+            f"{r.positives:,}",
+            f"{r.label_rate:.2%}" if r.label_rate == r.label_rate else "-",
+            f"{r._5:%Y-%m-%d}" if not pd.isna(r._5) else "-",
+            f"{r.to:%Y-%m-%d}" if not pd.isna(r.to) else "-",
+        )
+    console.print(table)
+
+
+def print_scores(scores: pd.DataFrame, n: int = 10) -> None:
+    """Print the first ``n`` scored leads."""
+    table = Table(title=f"scored leads (first {min(n, len(scores))} of {len(scores):,})")
+    for c in scores.columns:
+        table.add_column(c, justify="left" if c in ("lead_id", "grade", "band") else "right")
+    for r in scores.head(n).itertuples(index=False):
+        cells = []
+        for c, v in zip(scores.columns, r, strict=True):
+            if c == "p_convert":
+                cells.append(f"{v:.3f}")
+            elif c in ("fit_score", "engagement_score"):
+                cells.append(f"{v:.1f}")
+            elif c == "as_of":
+                cells.append("-" if pd.isna(v) else f"{v:%Y-%m-%d %H:%M}")
+            elif isinstance(v, float):
+                cells.append(f"{v:g}")
+            else:
+                cells.append(str(v))
+        table.add_row(*cells)
+    console.print(table)
+
+
+@app.command()
+def train(
+    leads: Annotated[Path, typer.Option(help="Leads table (CSV or Parquet).")],
+    out: Annotated[Path, typer.Option(help="Model directory to write.")],
+    events: Annotated[Path | None, typer.Option(help="Events table.")] = None,
+    conversions: Annotated[Path | None, typer.Option(help="Conversions table.")] = None,
+    cutoffs: Annotated[
+        Path | None, typer.Option(help="Explicit cut-offs (lead_id, as_of).")
+    ] = None,
+    every: Annotated[str | None, typer.Option(help="Cut-off schedule, e.g. 7d.")] = None,
+    horizon: Annotated[str, typer.Option(help="Label horizon, e.g. 30d.")] = "30d",
+    max_age: Annotated[str | None, typer.Option(help="Only score leads up to this age.")] = None,
+    start: Annotated[str | None, typer.Option(help="First scheduled cut-off.")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="Column mapping YAML.")] = None,
+    rules: Annotated[
+        Path | None, typer.Option(help="Scorecard YAML (default: a generic engagement scorecard).")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Report directory (default: OUT/report).")
+    ] = None,
+    search: Annotated[bool, typer.Option(help="Small time-aware hyperparameter search.")] = False,
+    calibration: Annotated[str, typer.Option(help="sigmoid, isotonic or auto.")] = "sigmoid",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for intervals.")] = 200,
+    drop_unknown_leads: Annotated[
+        bool, typer.Option(help="Drop events/conversions of unknown leads (reported).")
+    ] = False,
+) -> None:
+    """Train rules, logistic regression and LightGBM out of time; print the comparison; save."""
+    from leadml.io import load_tables
+    from leadml.modeling import train as train_model
+
+    try:
+        t0 = time.perf_counter()
+        tables = load_tables(
+            leads=leads, events=events, conversions=conversions, cutoffs=cutoffs, mapping=mapping
+        )
+        with console.status("building features and training (DuckDB, LightGBM)..."):
+            res = train_model(
+                tables["leads"],
+                tables.get("events"),
+                tables.get("conversions"),
+                horizon=horizon,
+                every=every,
+                cutoffs=tables.get("cutoffs"),
+                rules=rules,
+                start=start,
+                max_age=max_age,
+                search=search,
+                calibration=calibration,  # type: ignore[arg-type]
+                seed=seed,
+                n_boot=n_boot,
+                unknown_leads="drop" if drop_unknown_leads else "error",
+            )
+        _print_result(res)
+        res.model.save(out)
+        paths = res.report.write(report if report is not None else out / "report")
+        console.print(f"model saved to {out}; report: {paths['html']}")
+        console.print(f"done in {time.perf_counter() - t0:.1f} s")
+    except LeadmlError as exc:
+        _fail(exc)
+
+
+def _print_result(res: Any) -> None:
+    print_split(res.split_summary)
+    for note in res.notes:
+        console.print(f"[dim]note: {note}[/]")
+    print_comparison(res.report)
+
+
+@app.command("train-flat")
+def train_flat(
+    table: Annotated[
+        Path, typer.Option(help="One row per lead with a label column (CSV/Parquet).")
+    ],
+    label: Annotated[str, typer.Option(help="Label column (converted or not).")],
+    out: Annotated[Path, typer.Option(help="Model directory to write.")],
+    id_column: Annotated[str | None, typer.Option("--id", help="Lead id column.")] = None,
+    time_column: Annotated[str | None, typer.Option("--time", help="Time column.")] = None,
+    positive: Annotated[str | None, typer.Option(help="Label value meaning converted.")] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option(help="Column that must not be a feature (repeatable).")
+    ] = None,
+    na_value: Annotated[
+        list[str] | None, typer.Option(help="Text meaning 'not answered' (repeatable).")
+    ] = None,
+    split: Annotated[str, typer.Option(help="time, order (row order is time) or random.")] = "time",
+    rules: Annotated[Path | None, typer.Option(help="Scorecard YAML.")] = None,
+    sep: Annotated[str | None, typer.Option(help="CSV separator (default: sniffed).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for intervals.")] = 200,
+) -> None:
+    """Flat mode: train and compare on one row per lead (a CRM export with a label)."""
+    from leadml.modeling import train_flat as train_flat_model
+
+    try:
+        df = pd.read_csv(table, sep=sep) if sep is not None else read_flat(table)
+        res = train_flat_model(
+            df,
+            label=label,
+            id_column=id_column,
+            time_column=time_column,
+            positive=positive,
+            exclude=exclude or [],
+            na_values=na_value or [],
+            split=split,
+            rules=rules,
+            seed=seed,
+            n_boot=n_boot,
+        )
+        _print_result(res)
+        res.model.save(out)
+        paths = res.report.write(out / "report")
+        console.print(f"model saved to {out}; report: {paths['html']}")
+    except LeadmlError as exc:
+        _fail(exc)
+
+
+def read_flat(path: Path) -> pd.DataFrame:
+    """Read a flat table (CSV with a sniffed separator, or Parquet)."""
+    if path.suffix.lower() == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, sep=None, engine="python")
+
+
+@app.command()
+def score(
+    model: Annotated[Path, typer.Option(help="Model directory (leadml train --out).")],
+    leads: Annotated[Path, typer.Option(help="Leads table.")],
+    out: Annotated[Path, typer.Option(help="Output scores (.csv or .parquet).")],
+    events: Annotated[Path | None, typer.Option(help="Events table.")] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Score every lead at this time (UTC if no zone).")
+    ] = None,
+    cutoffs: Annotated[Path | None, typer.Option(help="lead_id, as_of rows to score.")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="Column mapping YAML.")] = None,
+    drop_unknown_leads: Annotated[
+        bool, typer.Option(help="Drop events of unknown leads (reported).")
+    ] = False,
+) -> None:
+    """Score leads with a saved model: one row per (lead, as_of), in the order requested."""
+    from leadml.io import load_tables, write_table
+    from leadml.modeling import LeadScoringModel
+
+    try:
+        m = LeadScoringModel.load(model)
+        tables = load_tables(leads=leads, events=events, cutoffs=cutoffs, mapping=mapping)
+        scores = m.score(
+            tables["leads"],
+            tables.get("events"),
+            as_of=as_of,
+            cutoffs=tables.get("cutoffs"),
+            unknown_leads="drop" if drop_unknown_leads else "error",
+        )
+        write_table(scores, out)
+        print_scores(scores)
+        console.print(f"wrote {len(scores):,} scores to {out}")
+    except LeadmlError as exc:
+        _fail(exc)
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Option(help="Model directory.")],
+    leads: Annotated[Path, typer.Option(help="Leads table.")],
+    events: Annotated[Path, typer.Option(help="Events table.")],
+    conversions: Annotated[Path, typer.Option(help="Conversions table.")],
+    out: Annotated[Path, typer.Option(help="Report directory to write.")],
+    every: Annotated[str | None, typer.Option(help="Cut-off schedule, e.g. 7d.")] = None,
+    cutoffs: Annotated[Path | None, typer.Option(help="Explicit cut-offs.")] = None,
+    start: Annotated[str | None, typer.Option(help="First scheduled cut-off.")] = None,
+    max_age: Annotated[str | None, typer.Option(help="Only leads up to this age.")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="Column mapping YAML.")] = None,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 200,
+) -> None:
+    """Evaluate a saved model (LightGBM, logistic, rules) on labelled data; write a report."""
+    from leadml.io import load_tables
+    from leadml.modeling import LeadScoringModel, evaluate_model
+
+    try:
+        m = LeadScoringModel.load(model)
+        tables = load_tables(
+            leads=leads, events=events, conversions=conversions, cutoffs=cutoffs, mapping=mapping
+        )
+        rep = evaluate_model(
+            m,
+            tables["leads"],
+            tables["events"],
+            tables["conversions"],
+            every=every,
+            cutoffs=tables.get("cutoffs"),
+            start=start,
+            max_age=max_age,
+            n_boot=n_boot,
+        )
+        print_comparison(rep, title="saved model on labelled data")
+        paths = rep.write(out)
+        console.print(f"report: {paths['html']}")
+    except LeadmlError as exc:
+        _fail(exc)
+
+
+@app.command()
+def rules(
+    rules: Annotated[Path, typer.Argument(help="Scorecard YAML.")],
+) -> None:
+    """Check a scorecard YAML and print its points table."""
+    from leadml.rules import PointsScorecard
+
+    try:
+        sc = PointsScorecard(rules=rules)
+        t = sc.table()
+        table = Table(title=f"scorecard {sc._config().name!r} ({rules})")
+        for c in t.columns:
+            table.add_column(c)
+        for r in t.itertuples(index=False):
+            table.add_row(*["" if (isinstance(v, float) and v != v) else f"{v}" for v in r])
+        console.print(table)
+    except LeadmlError as exc:
+        _fail(exc)
+
+
 @app.command()
 def demo(
     n_leads: Annotated[int, typer.Option(help="Synthetic leads.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    out: Annotated[Path, typer.Option(help="Where the model and report go.")] = Path("demo_output"),
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 200,
 ) -> None:
-    """Run the main job on an embedded synthetic CRM and print the summary."""
+    """The main job on an embedded synthetic CRM: training set, rules vs logistic vs LightGBM
+    on the last window, the report, and a few scored leads."""
     from leadml.datasets import make_crm
-    from leadml.features import FeatureSpec, build_training_set
+    from leadml.modeling import train as train_model
 
     try:
         t0 = time.perf_counter()
@@ -104,12 +429,12 @@ def demo(
             crm = make_crm(n_leads, seed=seed)
         console.print(
             f"synthetic CRM: {len(crm.leads):,} leads, {len(crm.events):,} events, "
-            f"{len(crm.conversions):,} conversions ({time.perf_counter() - t0:.1f} s)"
+            f"{len(crm.conversions):,} conversions, {crm.start:%Y-%m-%d} .. "
+            f"{crm.observed_until:%Y-%m-%d} ({time.perf_counter() - t0:.1f} s)"
         )
-        t1 = time.perf_counter()
-        spec = FeatureSpec()
-        with console.status("building the point-in-time training set (DuckDB)..."):
-            ts = build_training_set(
+        rules_path = DEMO_RULES if DEMO_RULES.exists() else None
+        with console.status("training set (DuckDB) -> rules, logistic regression, LightGBM..."):
+            res = train_model(
                 crm.leads,
                 crm.events,
                 crm.conversions,
@@ -117,11 +442,34 @@ def demo(
                 every=crm.every,
                 start=crm.start,
                 observed_until=crm.observed_until,
-                spec=spec,
+                rules=rules_path,
+                seed=seed,
+                n_boot=n_boot,
+                reference=crm.truth.rename(columns={"p_true": "p"}),
             )
-        print_summary(ts, spec.feature_names_, time.perf_counter() - t1)
+        _print_result(res)
+        console.print(
+            "[dim]reference = the generator's true probabilities given what a model can see "
+            "(the best any model could do); the gap to it is the room left.[/]"
+        )
+        model_dir = res.model.save(out / "model")
+        paths = res.report.write(out / "report")
+        # score the leads that are open at the end of the data, as an application would
+        now = crm.observed_until
+        converted = set(crm.conversions["lead_id"])
+        open_leads = crm.leads[~crm.leads["lead_id"].isin(converted)].tail(2000)
+        their_events = crm.events[crm.events["lead_id"].isin(open_leads["lead_id"])]
+        scores = res.model.score(open_leads, their_events, as_of=now)
+        top = scores.sort_values("p_convert", ascending=False, kind="stable")
+        print_scores(top, n=8)
+        console.print(
+            f"model: {model_dir}  report: {paths['html']}  (total {time.perf_counter() - t0:.0f} s)"
+        )
     except LeadmlError as exc:
         _fail(exc)
+
+
+DEMO_RULES = Path(__file__).resolve().parent / "rules" / "synthetic_crm.yaml"
 
 
 def main() -> None:

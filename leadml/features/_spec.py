@@ -22,6 +22,12 @@ RESERVED = frozenset({"lead_id", "created_at", "account_id", "as_of", "label", "
 SPEC_VERSION = 1
 
 
+def _safe_name(column: str) -> str:
+    """A feature name LightGBM keeps as is (letters, digits, underscores), case preserved."""
+    s = re.sub(r"[^0-9a-zA-Z_]+", "_", str(column)).strip("_")
+    return s or "x"
+
+
 def _slug(text: str) -> str:
     s = re.sub(r"[^0-9a-zA-Z]+", "_", str(text)).strip("_").lower()
     return s or "x"
@@ -224,9 +230,9 @@ class FeatureSpec:
             meta[name] = info
 
         for c in self.categorical_:
-            add(c, {"kind": "profile", "column": c, "type": "categorical"})
+            add(_safe_name(c), {"kind": "profile", "column": c, "type": "categorical"})
         for c in self.numeric_:
-            add(c, {"kind": "profile", "column": c, "type": "numeric"})
+            add(_safe_name(c), {"kind": "profile", "column": c, "type": "numeric"})
         if self.behaviour:
             add("lead_age_days", {"kind": "lead_age"})
             for w in self.windows:
@@ -270,6 +276,17 @@ class FeatureSpec:
         self.feature_meta_ = meta
 
     # ------------------------------------------------------------------ profile transform
+    @property
+    def profile_names_(self) -> dict[str, str]:
+        """Profile column -> feature name (names are made LightGBM-safe)."""
+        return {m["column"]: n for n, m in self.feature_meta_.items() if m.get("kind") == "profile"}
+
+    @property
+    def categorical_features_(self) -> list[str]:
+        """Names of the categorical features (pandas ``category`` with the fitted levels)."""
+        names = self.profile_names_
+        return [names[c] for c in self.categorical_]
+
     def profile_frame(self, leads: pd.DataFrame, lead_ids: pd.Series) -> pd.DataFrame:
         """Profile features for ``lead_ids`` (one row each, in that order), with fitted levels."""
         self.check_is_fitted()
@@ -295,9 +312,11 @@ class FeatureSpec:
                 ],
                 dtype=np.int32,
             )
-            out[c] = pd.Categorical.from_codes(codes[pos], categories=pd.Index(levels))
+            out[self.profile_names_[c]] = pd.Categorical.from_codes(
+                codes[pos], categories=pd.Index(levels)
+            )
         for c in self.numeric_:
-            out[c] = _coerce_numeric(leads, c).to_numpy(dtype=float)[pos]
+            out[self.profile_names_[c]] = _coerce_numeric(leads, c).to_numpy(dtype=float)[pos]
         return pd.DataFrame(out, index=pd.RangeIndex(len(pos)))
 
     # ------------------------------------------------------------------ persistence

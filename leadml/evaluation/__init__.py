@@ -1,0 +1,38 @@
+"""Out-of-time splits, metrics (including ECE and lift) and the comparison report."""
+
+from leadml.evaluation._metrics import (
+    METRICS,
+    bootstrap_metrics,
+    brier_score,
+    calibration_bins,
+    calibration_slope_intercept,
+    capture_at,
+    expected_calibration_error,
+    lift_at,
+    log_loss,
+    metric_table,
+    pr_auc,
+    roc_auc,
+)
+from leadml.evaluation._report import ComparisonReport, compare_models
+from leadml.evaluation._split import TimeSplit, order_split, time_split
+
+__all__ = [
+    "METRICS",
+    "ComparisonReport",
+    "TimeSplit",
+    "bootstrap_metrics",
+    "brier_score",
+    "calibration_bins",
+    "calibration_slope_intercept",
+    "capture_at",
+    "compare_models",
+    "expected_calibration_error",
+    "lift_at",
+    "log_loss",
+    "metric_table",
+    "order_split",
+    "pr_auc",
+    "roc_auc",
+    "time_split",
+]

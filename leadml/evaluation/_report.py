@@ -1,0 +1,369 @@
+"""The comparison report: every model on the same rows, as a table, markdown and HTML."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leadml.evaluation._metrics import (
+    LOWER_IS_BETTER,
+    bootstrap_metrics,
+    calibration_bins,
+    metric_table,
+)
+from leadml.exceptions import DataContractError
+
+__all__ = ["ComparisonReport", "compare_models"]
+
+SUMMARY = ["auc", "pr_auc", "log_loss", "brier", "ece", "cal_slope", "lift_10", "capture_20"]
+LABELS = {
+    "auc": "ROC AUC",
+    "pr_auc": "PR AUC",
+    "log_loss": "log loss",
+    "brier": "Brier",
+    "ece": "ECE",
+    "cal_slope": "cal. slope",
+    "cal_intercept": "cal. intercept",
+    "lift_5": "lift@5%",
+    "lift_10": "lift@10%",
+    "lift_20": "lift@20%",
+    "capture_5": "capture@5%",
+    "capture_10": "capture@10%",
+    "capture_20": "capture@20%",
+}
+
+
+@dataclass
+class ComparisonReport:
+    """Metrics of several models on the same labelled rows.
+
+    Attributes
+    ----------
+    metrics : DataFrame
+        Point estimates, one row per model (index) and one column per metric.
+    intervals : DataFrame
+        Bootstrap intervals: ``model, metric, estimate, low, high`` (and paired differences to
+        the first model, named ``"<model> - <first>"``).
+    by_band : DataFrame
+        ``model, band, rows, conversions, conversion_rate, share`` per model and band.
+    by_grade : DataFrame
+        The same per scorecard grade (``A1`` ... ), when grades were given.
+    predictions : DataFrame
+        ``y`` and one probability column per model (for plots).
+    info : dict
+        Rows, conversions, label rate, time range and anything the caller adds.
+    """
+
+    metrics: pd.DataFrame
+    intervals: pd.DataFrame
+    by_band: pd.DataFrame
+    by_grade: pd.DataFrame
+    predictions: pd.DataFrame
+    info: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, bytes] = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------ tables
+    def table(self, metrics: list[str] | None = None) -> pd.DataFrame:
+        """Formatted comparison: one row per model, ``value [low, high]`` per metric."""
+        names = metrics or SUMMARY
+        out = {}
+        iv = self.intervals.set_index(["model", "metric"])
+        for model in self.metrics.index:
+            row = {}
+            for k in names:
+                v = self.metrics.loc[model, k]
+                if (model, k) in iv.index:
+                    lo, hi = iv.loc[(model, k), ["low", "high"]]
+                    row[LABELS[k]] = f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+                else:
+                    row[LABELS[k]] = f"{v:.3f}"
+            out[model] = row
+        return pd.DataFrame.from_dict(out, orient="index")
+
+    def to_markdown(self) -> str:
+        """The report as markdown: the comparison, paired differences, conversion by band."""
+        lines = [f"# {self.info.get('title', 'Model comparison')}", ""]
+        lines += [_describe(self.info), ""]
+        lines += [
+            "## Metrics (95 % bootstrap intervals)",
+            "",
+            _md(self.table().reset_index(names="model")),
+            "",
+        ]
+        diffs = self.intervals[self.intervals["model"].str.contains(" - ")]
+        if len(diffs):
+            d = diffs[diffs["metric"].isin(SUMMARY)].copy()
+            d["metric"] = d["metric"].map(LABELS)
+            d["difference"] = [
+                f"{e:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+                for e, lo, hi in zip(d.estimate, d.low, d.high, strict=True)
+            ]
+            piv = d.pivot(index="model", columns="metric", values="difference")
+            lines += ["## Paired differences", "", _md(piv.reset_index()), ""]
+        if len(self.by_band):
+            lines += ["## Conversion by band", "", _md(_fmt_rates(self.by_band)), ""]
+        if len(self.by_grade):
+            lines += ["## Conversion by scorecard grade", "", _md(_fmt_rates(self.by_grade)), ""]
+        lines += [
+            "Definitions: ECE uses 10 equal-frequency bins of the predicted probability "
+            "(sum of |observed - predicted| weighted by bin size); calibration slope and intercept "
+            "are from logit P(y) = a + b logit(p); lift@k is the conversion rate in the top k % "
+            "divided by the overall rate, capture@k the share of all conversions found there "
+            "(tied scores counted pro rata); intervals resample whole leads."
+        ]
+        return "\n".join(lines) + "\n"
+
+    # ------------------------------------------------------------------ plots
+    def make_figures(self) -> dict[str, bytes]:
+        """PNG plots: reliability diagram, cumulative gain, lift, score distributions, bands."""
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        y = self.predictions["y"].to_numpy()
+        models = [c for c in self.predictions.columns if c != "y"]
+        figs: dict[str, bytes] = {}
+
+        fig, ax = plt.subplots(figsize=(5.5, 5))
+        top = 0.0
+        for m in models:
+            t = calibration_bins(y, self.predictions[m].to_numpy(), n_bins=10)
+            ax.plot(t["p_mean"], t["y_rate"], marker="o", label=m)
+            top = max(top, float(t["p_mean"].max()), float(t["y_rate"].max()))
+        ax.plot([0, top], [0, top], "k--", lw=1, label="perfect")
+        ax.set(
+            xlabel="mean predicted probability",
+            ylabel="observed conversion rate",
+            title="Reliability (10 equal-frequency bins)",
+        )
+        ax.legend()
+        figs["reliability"] = _png(fig)
+
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
+        frac = np.linspace(0.01, 1, 100)
+        for m in models:
+            p = self.predictions[m].to_numpy()
+            order = np.argsort(-p, kind="stable")
+            cum = np.cumsum(y[order]) / max(y.sum(), 1)
+            k = np.maximum((frac * len(y)).astype(int), 1)
+            ax1.plot(frac * 100, cum[k - 1] * 100, label=m)
+            ax2.plot(frac * 100, cum[k - 1] / frac, label=m)
+        ax1.plot([0, 100], [0, 100], "k--", lw=1, label="random")
+        ax1.set(
+            xlabel="% of leads contacted (highest scores first)",
+            ylabel="% of conversions captured",
+            title="Cumulative gain",
+        )
+        ax2.axhline(1, color="k", ls="--", lw=1)
+        ax2.set(xlabel="% of leads contacted", ylabel="lift", title="Lift")
+        ax1.legend()
+        figs["gain_lift"] = _png(fig)
+
+        fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.6), squeeze=False)
+        for ax, m in zip(axes[0], models, strict=True):
+            p = self.predictions[m].to_numpy()
+            bins = np.linspace(0, np.quantile(p, 0.995) if len(p) else 1, 40)
+            ax.hist(p[y == 0], bins=bins, density=True, alpha=0.6, label="not converted")
+            ax.hist(p[y == 1], bins=bins, density=True, alpha=0.6, label="converted")
+            ax.set(title=m, xlabel="predicted probability")
+        axes[0][0].legend()
+        figs["score_distributions"] = _png(fig)
+
+        if len(self.by_band):
+            fig, ax = plt.subplots(figsize=(6.5, 4))
+            bb = self.by_band
+            bands = list(dict.fromkeys(bb["band"]))
+            w = 0.8 / max(bb["model"].nunique(), 1)
+            for i, (m, g) in enumerate(bb.groupby("model", sort=False)):
+                g = g.set_index("band").reindex(bands)
+                ax.bar(np.arange(len(bands)) + i * w, g["conversion_rate"] * 100, width=w, label=m)
+            ax.set_xticks(np.arange(len(bands)) + w * (bb["model"].nunique() - 1) / 2, bands)
+            ax.set(ylabel="conversion rate (%)", title="Conversion by band")
+            ax.legend()
+            figs["conversion_by_band"] = _png(fig)
+        self.figures = figs
+        return figs
+
+    def to_html(self) -> str:
+        """A self-contained HTML page (tables and embedded PNG plots)."""
+        figs = self.figures or self.make_figures()
+        parts = [
+            "<!doctype html><html><head><meta charset='utf-8'>",
+            f"<title>{html.escape(self.info.get('title', 'leadml report'))}</title>",
+            "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
+            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;"
+            "text-align:right}img{max-width:100%}</style></head><body>",
+            f"<h1>{html.escape(self.info.get('title', 'Model comparison'))}</h1>",
+            f"<p>{html.escape(_describe(self.info))}</p>",
+            "<h2>Metrics (95 % bootstrap intervals)</h2>",
+            self.table().to_html(),
+        ]
+        for name, title in [
+            ("reliability", "Reliability diagram"),
+            ("gain_lift", "Cumulative gain and lift"),
+            ("score_distributions", "Score distributions by outcome"),
+            ("conversion_by_band", "Conversion by band"),
+        ]:
+            if name in figs:
+                b64 = base64.b64encode(figs[name]).decode()
+                parts.append(f"<h2>{title}</h2><img src='data:image/png;base64,{b64}'>")
+        if len(self.by_band):
+            parts += ["<h2>Conversion by band</h2>", _fmt_rates(self.by_band).to_html(index=False)]
+        if len(self.by_grade):
+            parts += [
+                "<h2>Conversion by scorecard grade</h2>",
+                _fmt_rates(self.by_grade).to_html(index=False),
+            ]
+        parts.append("<h2>All metrics</h2>" + self.metrics.round(4).to_html())
+        parts.append("</body></html>")
+        return "\n".join(parts)
+
+    def write(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write ``report.html``, ``report.md``, ``metrics.csv``, ``intervals.csv``,
+        ``conversion_by_band.csv``, ``conversion_by_grade.csv`` and ``figures/*.png``."""
+        out = Path(out_dir)
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+        figs = self.figures or self.make_figures()
+        paths = {
+            "html": out / "report.html",
+            "markdown": out / "report.md",
+            "metrics": out / "metrics.csv",
+            "intervals": out / "intervals.csv",
+            "by_band": out / "conversion_by_band.csv",
+            "by_grade": out / "conversion_by_grade.csv",
+            "info": out / "info.json",
+        }
+        paths["html"].write_text(self.to_html())
+        paths["markdown"].write_text(self.to_markdown())
+        self.metrics.to_csv(paths["metrics"], index_label="model")
+        self.intervals.to_csv(paths["intervals"], index=False)
+        self.by_band.to_csv(paths["by_band"], index=False)
+        self.by_grade.to_csv(paths["by_grade"], index=False)
+        paths["info"].write_text(json.dumps(self.info, indent=2, default=str))
+        for name, png in figs.items():
+            p = out / "figures" / f"{name}.png"
+            p.write_bytes(png)
+            paths[f"figure_{name}"] = p
+        return paths
+
+
+def compare_models(
+    y: np.ndarray,
+    predictions: Mapping[str, np.ndarray],
+    *,
+    bands: Mapping[str, np.ndarray] | None = None,
+    grades: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
+    n_boot: int = 200,
+    seed: int = 0,
+    info: dict[str, Any] | None = None,
+) -> ComparisonReport:
+    """Compare models on the same rows: metrics, paired bootstrap intervals, rates by band.
+
+    Parameters
+    ----------
+    y : 0/1 outcomes (no censored rows).
+    predictions : model name -> probabilities, all for the rows of ``y``. The first model is the
+        reference for the paired differences.
+    bands : model name -> band label per row (e.g. hot/warm/cold).
+    grades : scorecard grade per row (e.g. ``A1``).
+    groups : lead id per row, for a bootstrap that resamples leads.
+    """
+    yy = np.asarray(y, dtype=float)
+    n = len(yy)
+    for m, p in predictions.items():
+        if len(p) != n:
+            raise DataContractError(
+                f"compare_models: predictions of {m!r} have {len(p)} rows, y has {n}."
+            )
+    metrics = metric_table(yy, predictions)
+    intervals = (
+        bootstrap_metrics(yy, predictions, groups=groups, n_boot=n_boot, seed=seed)
+        if n_boot > 0
+        else pd.DataFrame(columns=["model", "metric", "estimate", "low", "high"])
+    )
+    band_rows = []
+    for m, b in (bands or {}).items():
+        band_rows.append(_rates(yy, np.asarray(b, dtype=object), m, "band"))
+    by_band = pd.concat(band_rows, ignore_index=True) if band_rows else pd.DataFrame()
+    by_grade = (
+        _rates(yy, np.asarray(grades, dtype=object), "rules", "grade")
+        if grades is not None
+        else pd.DataFrame()
+    )
+    preds = pd.DataFrame(
+        {"y": yy, **{m: np.asarray(p, dtype=float) for m, p in predictions.items()}}
+    )
+    base = {
+        "rows": n,
+        "conversions": int(yy.sum()),
+        "label_rate": float(yy.mean()) if n else float("nan"),
+        "leads": int(pd.Series(groups).nunique()) if groups is not None else None,
+        "bootstrap": n_boot,
+        "lower_is_better": sorted(LOWER_IS_BETTER),
+    }
+    return ComparisonReport(metrics, intervals, by_band, by_grade, preds, {**base, **(info or {})})
+
+
+def _rates(y: np.ndarray, labels: np.ndarray, model: str, what: str) -> pd.DataFrame:
+    df = pd.DataFrame({what: labels, "y": y})
+    g = df.groupby(what, sort=False)["y"].agg(rows="size", conversions="sum").reset_index()
+    g["conversions"] = g["conversions"].astype(int)
+    g["conversion_rate"] = g["conversions"] / g["rows"]
+    g["share"] = g["rows"] / len(df)
+    g.insert(0, "model", model)
+    return g.sort_values("conversion_rate", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _fmt_rates(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    out["conversion_rate"] = (out["conversion_rate"] * 100).map("{:.2f} %".format)
+    out["share"] = (out["share"] * 100).map("{:.1f} %".format)
+    return out
+
+
+def _describe(info: dict[str, Any]) -> str:
+    bits = [f"{info.get('rows', 0):,} rows", f"{info.get('conversions', 0):,} conversions"]
+    if info.get("leads"):
+        bits.insert(1, f"{info['leads']:,} leads")
+    if info.get("label_rate") is not None:
+        bits.append(f"label rate {info['label_rate']:.2%}")
+    if info.get("window"):
+        bits.append(f"window {info['window']}")
+    if info.get("horizon"):
+        bits.append(f"horizon {info['horizon']}")
+    return "Evaluated on the same rows for every model: " + ", ".join(bits) + "."
+
+
+def _md(df: pd.DataFrame) -> str:
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _png(fig: Any) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()

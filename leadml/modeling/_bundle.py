@@ -1,0 +1,395 @@
+"""LeadScoringModel: everything needed to score a lead, saved as a directory without pickle."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from leadml.exceptions import ConfigError, DataContractError, NotFittedError
+from leadml.features._builder import _features
+from leadml.features._spec import FeatureSpec
+from leadml.modeling._calibration import Calibrator, ScoreScale
+from leadml.modeling._linear import LogisticBaseline
+from leadml.rules._config import ScorecardConfig
+from leadml.rules._inputs import scorecard_inputs
+from leadml.rules._scorecard import PointsScorecard
+from leadml.schema._contract import (
+    LeadData,
+    UnknownLeads,
+    validate_cutoffs,
+    validate_lead_data,
+)
+
+__all__ = ["FORMAT_VERSION", "SCORE_COLUMNS", "LeadScoringModel", "library_versions"]
+
+FORMAT_VERSION = 1
+SCORE_COLUMNS = [
+    "lead_id",
+    "as_of",
+    "p_convert",
+    "score",
+    "grade",
+    "band",
+    "fit_score",
+    "engagement_score",
+]
+FILES = {
+    "booster": "lightgbm_model.txt",
+    "calibrator": "calibrator.json",
+    "spec": "feature_spec.json",
+    "rules": "scorecard.yaml",
+    "rules_fit": "scorecard_mapping.json",
+    "linear": "logistic_baseline.json",
+    "meta": "metadata.json",
+}
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries a model was trained with (stored in its metadata)."""
+    import duckdb
+    import lightgbm
+    import sklearn
+
+    import leadml
+
+    return {
+        "leadml": leadml.__version__,
+        "python": platform.python_version(),
+        "lightgbm": lightgbm.__version__,
+        "scikit-learn": sklearn.__version__,
+        "pandas": pd.__version__,
+        "numpy": np.__version__,
+        "duckdb": duckdb.__version__,
+    }
+
+
+class LeadScoringModel:
+    """A trained lead-scoring model: feature spec, LightGBM booster, calibrator, points scorecard,
+    logistic-regression reference and metadata.
+
+    Build one with :func:`leadml.modeling.train` (or :func:`train_flat`), score leads with
+    :meth:`score`, persist with :meth:`save` / :meth:`load` (a directory of text files: the
+    LightGBM model, JSON parameters and the scorecard YAML; no pickle).
+    """
+
+    def __init__(
+        self,
+        *,
+        spec: FeatureSpec,
+        booster: Any,
+        calibrator: Calibrator,
+        scale: ScoreScale,
+        scorecard: PointsScorecard,
+        linear: LogisticBaseline | None = None,
+        linear_calibrator: Calibrator | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        spec.check_is_fitted()
+        if not hasattr(scorecard, "a_"):
+            raise NotFittedError("LeadScoringModel: the scorecard must be fitted (scorecard.fit).")
+        self.spec = spec
+        self.booster = booster
+        self.calibrator = calibrator
+        self.scale = scale
+        self.scorecard = scorecard
+        self.linear = linear
+        self.linear_calibrator = linear_calibrator
+        self.metadata = dict(metadata or {})
+        names = list(booster.feature_name())
+        if names != list(spec.feature_names_):
+            raise ConfigError(
+                "LeadScoringModel: the booster's features differ from the feature spec's "
+                f"(first differences: {[a for a, b in zip(names, spec.feature_names_, strict=False) if a != b][:5]})."
+            )
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.spec.feature_names_)
+
+    @property
+    def is_flat(self) -> bool:
+        """True for a model of one row per lead (flat mode: no events, no cut-off times)."""
+        return not self.spec.behaviour
+
+    def __repr__(self) -> str:
+        m = self.metadata
+        return (
+            f"LeadScoringModel(features={len(self.feature_names)}, trees="
+            f"{self.booster.num_trees()}, horizon={m.get('horizon')!r}, trained_at="
+            f"{m.get('trained_at')!r})"
+        )
+
+    # ------------------------------------------------------------------ predictions on features
+    def predict_margin(self, X: pd.DataFrame) -> np.ndarray:
+        """Raw LightGBM log-odds for a feature frame (columns in the spec's order)."""
+        missing = [c for c in self.feature_names if c not in X.columns]
+        if missing:
+            raise DataContractError(
+                f"features: {len(missing)} model feature column(s) missing, e.g. {missing[:5]}. "
+                "Fix: build features with this model's feature spec (model.spec)."
+            )
+        return np.asarray(
+            self.booster.predict(X[self.feature_names], raw_score=True, validate_features=True),
+            dtype=float,
+        )
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated probability of conversion within the horizon, per row of a feature frame."""
+        return self.calibrator.transform(self.predict_margin(X))
+
+    def predict_linear(self, X: pd.DataFrame) -> np.ndarray:
+        """The logistic-regression reference's calibrated probability."""
+        if self.linear is None or self.linear_calibrator is None:
+            raise NotFittedError("this model has no logistic-regression reference.")
+        return self.linear_calibrator.transform(self.linear.decision_function(X))
+
+    # ------------------------------------------------------------------ scoring
+    def _data(
+        self,
+        leads: pd.DataFrame | LeadData,
+        events: pd.DataFrame | None,
+        unknown_leads: UnknownLeads,
+    ) -> LeadData:
+        if isinstance(leads, LeadData):
+            return leads
+        if self.is_flat:
+            if "lead_id" not in leads.columns:
+                raise DataContractError(
+                    f"leads: column 'lead_id' missing; received {list(leads.columns)[:10]}. Fix: "
+                    "rename the id column (flat model)."
+                )
+            lf = leads.copy()
+            if "created_at" not in lf.columns:
+                lf["created_at"] = pd.Timestamp("1970-01-01", tz="UTC")
+            return validate_lead_data(lf, None, None)
+        return validate_lead_data(leads, events, None, unknown_leads=unknown_leads)
+
+    def _cutoffs(
+        self,
+        data: LeadData,
+        as_of: str | pd.Timestamp | None,
+        cutoffs: pd.DataFrame | None,
+    ) -> pd.DataFrame:
+        if as_of is not None and cutoffs is not None:
+            raise ConfigError("score: pass as_of= or cutoffs=, not both.")
+        if cutoffs is not None:
+            return validate_cutoffs(cutoffs, data.leads).reset_index(drop=True)
+        if as_of is None:
+            if self.is_flat:
+                return pd.DataFrame(
+                    {
+                        "lead_id": data.leads["lead_id"].to_numpy(),
+                        "as_of": pd.Series(
+                            pd.NaT, index=range(len(data.leads)), dtype="datetime64[us, UTC]"
+                        ),
+                    }
+                )
+            raise ConfigError(
+                "score: pass as_of= (one time for every lead, e.g. now) or cutoffs= (lead_id, as_of)."
+            )
+        t = pd.Timestamp(as_of)
+        t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+        return pd.DataFrame(
+            {
+                "lead_id": data.leads["lead_id"].to_numpy(),
+                "as_of": pd.Series([t] * len(data.leads), dtype="datetime64[us, UTC]"),
+            }
+        )
+
+    def features(
+        self,
+        leads: pd.DataFrame | LeadData,
+        events: pd.DataFrame | None = None,
+        *,
+        as_of: str | pd.Timestamp | None = None,
+        cutoffs: pd.DataFrame | None = None,
+        unknown_leads: UnknownLeads = "error",
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Model features and scorecard inputs at each requested (lead, as_of), in order."""
+        data = self._data(leads, events, unknown_leads)
+        cut = self._cutoffs(data, as_of, cutoffs)
+        if self.is_flat:
+            feats = pd.concat(
+                [cut[["lead_id", "as_of"]], self.spec.profile_frame(data.leads, cut["lead_id"])],
+                axis=1,
+            )
+        else:
+            feats = _features(self.spec, data, cut, engine="duckdb")
+        rules_x = scorecard_inputs(self.scorecard.config_, data, cut)
+        return feats, rules_x
+
+    def score(
+        self,
+        leads: pd.DataFrame | LeadData,
+        events: pd.DataFrame | None = None,
+        *,
+        as_of: str | pd.Timestamp | None = None,
+        cutoffs: pd.DataFrame | None = None,
+        unknown_leads: UnknownLeads = "error",
+    ) -> pd.DataFrame:
+        """Score leads: one row per requested (lead, as_of), in the order requested.
+
+        Parameters
+        ----------
+        leads : DataFrame
+            Lead profiles (``lead_id``, ``created_at`` and the profile columns used in training;
+            missing values and unseen categories are fine).
+        events : DataFrame, optional
+            Events (``lead_id, timestamp, event_type[, detail]``). Only events strictly before
+            each ``as_of`` are used, so a complete log and one cut at ``as_of`` give the same
+            scores. Leads without events are scored.
+        as_of : timestamp, optional
+            Score every lead in ``leads`` at this time (rows in the order of ``leads``).
+        cutoffs : DataFrame, optional
+            ``lead_id, as_of`` rows to score (rows in this order).
+
+        Returns
+        -------
+        DataFrame
+            ``lead_id, as_of, p_convert`` (calibrated probability of converting within the
+            horizon), ``score`` (0-100: percentile of ``p_convert`` among the leads scored at
+            training time), ``grade`` (scorecard fit letter x engagement digit, e.g. ``A1``),
+            ``band`` (from ``score``, e.g. hot/warm/cold), ``fit_score`` and
+            ``engagement_score`` (scorecard points).
+        """
+        feats, rules_x = self.features(
+            leads, events, as_of=as_of, cutoffs=cutoffs, unknown_leads=unknown_leads
+        )
+        p = self.predict_proba(feats)
+        score = self.scale.score(p)
+        pts = self.scorecard.points(rules_x)
+        grades = self.scorecard.grades(rules_x, points=pts)
+        out = pd.DataFrame(
+            {
+                "lead_id": feats["lead_id"].to_numpy(),
+                "as_of": feats["as_of"].to_numpy(),
+                "p_convert": p,
+                "score": score,
+                "grade": grades["grade"].to_numpy(),
+                "band": self.scale.band(score),
+                "fit_score": pts["fit_points"].to_numpy(),
+                "engagement_score": pts["engagement_points"].to_numpy(),
+            }
+        )
+        out["as_of"] = out["as_of"].astype("datetime64[us, UTC]")
+        if len(out) != len(feats):
+            raise RuntimeError("leadml internal error: scoring changed the number of rows.")
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the model directory (atomically: a temporary folder, then a rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+        try:
+            self.booster.save_model(str(tmp / FILES["booster"]))
+            _dump(tmp / FILES["calibrator"], self.calibrator.to_dict())
+            self.spec.to_json(tmp / FILES["spec"])
+            (tmp / FILES["rules"]).write_text(
+                yaml.safe_dump(self.scorecard.config_.to_dict(), sort_keys=False)
+            )
+            _dump(
+                tmp / FILES["rules_fit"],
+                {"a": self.scorecard.a_, "b": self.scorecard.b_, "classes": [0, 1]},
+            )
+            if self.linear is not None and self.linear_calibrator is not None:
+                _dump(
+                    tmp / FILES["linear"],
+                    {
+                        "model": self.linear.to_dict(),
+                        "calibrator": self.linear_calibrator.to_dict(),
+                    },
+                )
+            meta = {
+                **self.metadata,
+                "format_version": FORMAT_VERSION,
+                "scale": self.scale.to_dict(),
+                "files": FILES,
+            }
+            _dump(tmp / FILES["meta"], meta)
+            old = None
+            if path.exists():
+                old = path.with_name(f".{path.name}.old-{os.getpid()}")
+                path.rename(old)
+            tmp.rename(path)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> LeadScoringModel:
+        """Read a model directory written by :meth:`save`."""
+        import lightgbm as lgb
+
+        path = Path(path)
+        meta_path = path / FILES["meta"]
+        if not meta_path.exists():
+            raise ConfigError(
+                f"{path} is not a leadml model directory ({FILES['meta']} not found). Fix: pass the "
+                "folder written by `leadml train --out` or LeadScoringModel.save."
+            )
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ConfigError(
+                f"{path}: model format {meta.get('format_version')} is not supported by this leadml "
+                f"(format {FORMAT_VERSION}). Fix: retrain, or use the leadml version in the metadata."
+            )
+        booster = lgb.Booster(model_file=str(path / FILES["booster"]))
+        spec = FeatureSpec.from_json(path / FILES["spec"])
+        config = ScorecardConfig.from_yaml(path / FILES["rules"])
+        mapping = json.loads((path / FILES["rules_fit"]).read_text())
+        sc = PointsScorecard(rules=config)
+        sc.config_ = config
+        sc.a_, sc.b_ = float(mapping["a"]), float(mapping["b"])
+        sc.classes_ = np.array(mapping["classes"])
+        cols = sc.input_columns()
+        sc.n_features_in_ = len(cols)
+        sc.feature_names_in_ = np.asarray(cols, dtype=object)
+        linear = lin_cal = None
+        if (path / FILES["linear"]).exists():
+            d = json.loads((path / FILES["linear"]).read_text())
+            linear = LogisticBaseline.from_dict(d["model"])
+            lin_cal = Calibrator.from_dict(d["calibrator"])
+        scale = ScoreScale.from_dict(meta.pop("scale"))
+        meta.pop("files", None)
+        meta.pop("format_version", None)
+        return cls(
+            spec=spec,
+            booster=booster,
+            calibrator=Calibrator.from_dict(json.loads((path / FILES["calibrator"]).read_text())),
+            scale=scale,
+            scorecard=sc,
+            linear=linear,
+            linear_calibrator=lin_cal,
+            metadata=meta,
+        )
+
+
+def _dump(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2, default=_json_default))
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    if isinstance(v, (pd.Timestamp, pd.Timedelta)):
+        return str(v)
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")

@@ -1,0 +1,152 @@
+"""LightGBM training: native categoricals, early stopping out of time, deterministic."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leadml.exceptions import ConfigError
+
+__all__ = ["DEFAULT_PARAMS", "SEARCH_GRID", "FitInfo", "default_params", "train_booster"]
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "objective": "binary",
+    "learning_rate": 0.03,
+    "num_leaves": 7,
+    "min_data_in_leaf": "auto",  # square root of the training rows, at least 20
+    "feature_fraction": 0.5,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "min_data_per_group": 50,
+    "cat_smooth": 10.0,
+    "max_cat_to_onehot": 8,
+}
+"""Small trees and strong regularisation: lead data is noisy and conversions are rare.
+
+No ``is_unbalance`` / ``scale_pos_weight``: re-weighting classes breaks calibration.
+"""
+
+FIXED: dict[str, Any] = {
+    "deterministic": True,
+    "force_col_wise": True,
+    "verbosity": -1,
+    "feature_pre_filter": False,
+}
+FORBIDDEN = {"is_unbalance", "scale_pos_weight", "pos_bagging_fraction", "neg_bagging_fraction"}
+SEARCH_GRID: dict[str, list[Any]] = {
+    "num_leaves": [7, 15, 31],
+    "min_data_in_leaf": ["auto", "4x"],
+    "feature_fraction": [0.5, 0.8],
+}
+
+
+@dataclass(frozen=True)
+class FitInfo:
+    """What training did: the parameters used, the best iteration, the validation log loss,
+    and (with a search) every candidate's result."""
+
+    params: dict[str, Any]
+    best_iteration: int
+    valid_log_loss: float
+    search: list[dict[str, Any]]
+
+
+def default_params(
+    n_train: int, params: Mapping[str, Any] | None = None, seed: int = 0
+) -> dict[str, Any]:
+    """The parameters LightGBM receives: defaults, then ``params``, then the fixed ones."""
+    out = {**DEFAULT_PARAMS, **(params or {})}
+    bad = FORBIDDEN & set(out)
+    if bad:
+        raise ConfigError(
+            f"LightGBM parameter(s) {sorted(bad)} re-weight the classes and break probability "
+            "calibration; leadml does not allow them. Fix: remove them (rare conversions are fine "
+            "without re-weighting)."
+        )
+    auto = max(20, round(float(np.sqrt(n_train))))
+    mdl = out.get("min_data_in_leaf")
+    if mdl == "auto":
+        out["min_data_in_leaf"] = auto
+    elif mdl == "4x":
+        out["min_data_in_leaf"] = 4 * auto
+    out.update(FIXED)
+    out["seed"] = seed
+    out.setdefault("num_threads", 0)
+    return out
+
+
+def train_booster(
+    X_train: pd.DataFrame,
+    y_train: np.ndarray,
+    X_valid: pd.DataFrame,
+    y_valid: np.ndarray,
+    *,
+    categorical: list[str],
+    params: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    num_boost_round: int = 3000,
+    early_stopping_rounds: int = 150,
+    search: bool = False,
+) -> tuple[Any, FitInfo]:
+    """Train a binary LightGBM model with early stopping on the (later) validation window.
+
+    With ``search=True``, first tries the small grid ``SEARCH_GRID`` (12 candidates) and keeps
+    the one with the lowest validation log loss; the validation window is always later in time
+    than the training window.
+    """
+    import lightgbm as lgb
+
+    if len(np.unique(y_valid)) < 2 or len(np.unique(y_train)) < 2:
+        raise ConfigError(
+            "train: the training and validation windows each need converted and not-converted "
+            f"rows; got {int(np.sum(y_train))}/{len(y_train)} and {int(np.sum(y_valid))}/"
+            f"{len(y_valid)} conversions. Fix: use more data or a longer horizon."
+        )
+    dtrain = lgb.Dataset(
+        X_train, label=y_train, categorical_feature=categorical, free_raw_data=False
+    )
+    dvalid = lgb.Dataset(X_valid, label=y_valid, reference=dtrain, free_raw_data=False)
+    base = {**(params or {})}
+    candidates = [base]
+    if search:
+        keys = list(SEARCH_GRID)
+        candidates = [
+            {**base, **dict(zip(keys, combo, strict=True))}
+            for combo in itertools.product(*(SEARCH_GRID[k] for k in keys))
+        ]
+    results = []
+    best: tuple[float, Any, dict[str, Any], int] | None = None
+    for cand in candidates:
+        p = default_params(len(X_train), cand, seed)
+        p["metric"] = "binary_logloss"
+        booster = lgb.train(
+            p,
+            dtrain,
+            num_boost_round=num_boost_round,
+            valid_sets=[dvalid],
+            valid_names=["valid"],
+            callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)],
+        )
+        loss = float(booster.best_score["valid"]["binary_logloss"])
+        results.append(
+            {
+                **{k: p[k] for k in SEARCH_GRID},
+                "best_iteration": booster.best_iteration,
+                "valid_log_loss": loss,
+            }
+        )
+        if best is None or loss < best[0]:
+            best = (loss, booster, p, booster.best_iteration)
+    assert best is not None
+    loss, booster, p, it = best
+    # keep only the trees up to the best iteration, so the saved model is exactly what scores
+    model = lgb.Booster(model_str=booster.model_to_string(num_iteration=it))
+    return model, FitInfo(
+        params=p, best_iteration=int(it), valid_log_loss=loss, search=results if search else []
+    )
