@@ -154,15 +154,16 @@ def print_split(summary: pd.DataFrame) -> None:
     table = Table(title="out-of-time split (no lead in two windows)")
     for c in ["window", "rows", "leads", "conversions", "rate", "from", "to"]:
         table.add_column(c, justify="left" if c == "window" else "right")
-    for r in summary.itertuples(index=False):
+    for r in summary.to_dict("records"):
+        rate = r["label_rate"]
         table.add_row(
-            str(r.window),
-            f"{r.rows:,}",
-            f"{r.leads:,}",
-            f"{r.positives:,}",
-            f"{r.label_rate:.2%}" if r.label_rate == r.label_rate else "-",
-            f"{r._5:%Y-%m-%d}" if not pd.isna(r._5) else "-",
-            f"{r.to:%Y-%m-%d}" if not pd.isna(r.to) else "-",
+            str(r["window"]),
+            f"{int(r['rows']):,}",
+            f"{int(r['leads']):,}",
+            f"{int(r['positives']):,}",
+            "-" if pd.isna(rate) else f"{float(rate):.2%}",
+            "-" if pd.isna(r["from"]) else f"{pd.Timestamp(r['from']):%Y-%m-%d}",
+            "-" if pd.isna(r["to"]) else f"{pd.Timestamp(r['to']):%Y-%m-%d}",
         )
     console.print(table)
 

@@ -9,6 +9,115 @@ from leadml.datasets import make_crm
 runner = CliRunner()
 
 
+def test_demo_prints_the_comparison_and_scores(tmp_path):
+    res = runner.invoke(
+        app, ["demo", "--n-leads", "5000", "--n-boot", "20", "--out", str(tmp_path / "demo")]
+    )
+    assert res.exit_code == 0, res.output
+    for text in (
+        "rules",
+        "logistic",
+        "lightgbm",
+        "reference",
+        "ROC AUC",
+        "conversion rate by band",
+    ):
+        assert text in res.output
+    assert "scored leads" in res.output
+    assert (tmp_path / "demo" / "report" / "report.html").exists()
+    assert (tmp_path / "demo" / "model" / "lightgbm_model.txt").exists()
+
+
+def test_train_score_evaluate_round_trip(tmp_path):
+    crm = make_crm(4000, days=300, seed=4)
+    crm.leads.to_csv(tmp_path / "leads.csv", index=False)
+    crm.events.to_parquet(tmp_path / "events.parquet")
+    crm.conversions.to_csv(tmp_path / "conv.csv", index=False)
+    common = ["--leads", str(tmp_path / "leads.csv"), "--events", str(tmp_path / "events.parquet")]
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            *common,
+            "--conversions",
+            str(tmp_path / "conv.csv"),
+            "--every",
+            "7d",
+            "--horizon",
+            "30d",
+            "--rules",
+            "models/scorecard.yaml",
+            "--n-boot",
+            "20",
+            "--out",
+            str(tmp_path / "model"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "lightgbm" in res.output
+    assert "rules" in res.output
+    assert "AUC 95% CI" in res.output
+    assert (tmp_path / "model" / "report" / "report.md").exists()
+    res = runner.invoke(
+        app,
+        [
+            "score",
+            "--model",
+            str(tmp_path / "model"),
+            *common,
+            "--as-of",
+            "2024-09-01",
+            "--out",
+            str(tmp_path / "scores.parquet"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    scores = pd.read_parquet(tmp_path / "scores.parquet")
+    assert scores["lead_id"].tolist() == crm.leads["lead_id"].tolist()
+    assert list(scores.columns)[:3] == ["lead_id", "as_of", "p_convert"]
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            str(tmp_path / "model"),
+            *common,
+            "--conversions",
+            str(tmp_path / "conv.csv"),
+            "--every",
+            "14d",
+            "--out",
+            str(tmp_path / "eval"),
+            "--n-boot",
+            "0",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "eval" / "metrics.csv").exists()
+    res = runner.invoke(
+        app,
+        [
+            "score",
+            "--model",
+            str(tmp_path),
+            *common,
+            "--as-of",
+            "2024-09-01",
+            "--out",
+            str(tmp_path / "s.csv"),
+        ],
+    )
+    assert res.exit_code == 2
+    assert "is not a leadml model directory" in res.output
+
+
+def test_rules_command_prints_points_table_and_errors():
+    res = runner.invoke(app, ["rules", "models/scorecard.yaml"])
+    assert res.exit_code == 0, res.output
+    assert "pricing_page" in res.output
+    assert "half-life 7 days" in res.output
+
+
 def test_build_writes_training_set_with_mapping(tmp_path):
     crm = make_crm(300, days=120, seed=2)
     crm.leads.rename(columns={"lead_id": "Id"}).to_csv(tmp_path / "leads.csv", index=False)

@@ -263,11 +263,11 @@ def _compute(y: np.ndarray, p: np.ndarray, names: Sequence[str]) -> dict[str, fl
     starts = np.r_[0, ends[:-1]]
     for frac in (5, 10, 20):
         if f"lift_{frac}" in names or f"capture_{frac}" in names:
-            k = frac / 100 * len(y)
-            g = min(int(np.searchsorted(ends, k, side="left")), len(ends) - 1)
-            inside = (k - starts[g]) / (ends[g] - starts[g])
+            k_rows = frac / 100 * len(y)
+            g = min(int(np.searchsorted(ends, k_rows, side="left")), len(ends) - 1)
+            inside = (k_rows - starts[g]) / (ends[g] - starts[g])
             top = cum_pos[g] + min(inside, 1.0) * (cum_pos[g + 1] - cum_pos[g])
-            out[f"lift_{frac}"] = float(top / k / y.mean()) if n_pos > 0 else float("nan")
+            out[f"lift_{frac}"] = float(top / k_rows / y.mean()) if n_pos > 0 else float("nan")
             out[f"capture_{frac}"] = float(top / n_pos) if n_pos > 0 else float("nan")
     for k in names:
         if k not in out:
@@ -296,6 +296,7 @@ def bootstrap_metrics(
     yy = np.asarray(y, dtype=float)
     preds = {m: _check(yy, p)[1] for m, p in predictions.items()}
     point = metric_table(yy, preds, metrics=names)
+    est = point.to_numpy(dtype=float)
     rng = np.random.default_rng(seed)
     if groups is not None:
         codes, uniq = pd.factorize(pd.Series(groups))
@@ -323,7 +324,7 @@ def bootstrap_metrics(
                 {
                     "model": m,
                     "metric": k,
-                    "estimate": float(point.loc[m, k]),
+                    "estimate": float(est[i, j]),
                     "low": float(np.nanpercentile(d, lo)),
                     "high": float(np.nanpercentile(d, hi)),
                 }
@@ -335,7 +336,7 @@ def bootstrap_metrics(
                     {
                         "model": f"{m} - {models[0]}",
                         "metric": k,
-                        "estimate": float(point.loc[m, k] - point.loc[models[0], k]),
+                        "estimate": float(est[i, j] - est[0, j]),
                         "low": float(np.nanpercentile(d, lo)),
                         "high": float(np.nanpercentile(d, hi)),
                     }

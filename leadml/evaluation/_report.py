@@ -184,9 +184,11 @@ class ComparisonReport:
             bb = self.by_band
             bands = list(dict.fromkeys(bb["band"]))
             w = 0.8 / max(bb["model"].nunique(), 1)
-            for i, (m, g) in enumerate(bb.groupby("model", sort=False)):
-                g = g.set_index("band").reindex(bands)
-                ax.bar(np.arange(len(bands)) + i * w, g["conversion_rate"] * 100, width=w, label=m)
+            for i, (model_name, grp) in enumerate(bb.groupby("model", sort=False)):
+                rates = (
+                    grp.set_index("band").reindex(bands)["conversion_rate"].to_numpy(dtype=float)
+                )
+                ax.bar(np.arange(len(bands)) + i * w, rates * 100, width=w, label=str(model_name))
             ax.set_xticks(np.arange(len(bands)) + w * (bb["model"].nunique() - 1) / 2, bands)
             ax.set(ylabel="conversion rate (%)", title="Conversion by band")
             ax.legend()

@@ -272,7 +272,7 @@ class LeadScoringModel:
         out = pd.DataFrame(
             {
                 "lead_id": feats["lead_id"].to_numpy(),
-                "as_of": feats["as_of"].to_numpy(),
+                "as_of": _utc(feats["as_of"]),
                 "p_convert": p,
                 "score": score,
                 "grade": grades["grade"].to_numpy(),
@@ -281,7 +281,6 @@ class LeadScoringModel:
                 "engagement_score": pts["engagement_points"].to_numpy(),
             }
         )
-        out["as_of"] = out["as_of"].astype("datetime64[us, UTC]")
         if len(out) != len(feats):
             raise RuntimeError("leadml internal error: scoring changed the number of rows.")
         return out
@@ -377,6 +376,14 @@ class LeadScoringModel:
             linear_calibrator=lin_cal,
             metadata=meta,
         )
+
+
+def _utc(s: pd.Series) -> pd.Series:
+    """``as_of`` as ``datetime64[us, UTC]`` (missing for flat models), index reset."""
+    s = s.reset_index(drop=True)
+    if getattr(s.dt, "tz", None) is None:
+        s = s.dt.tz_localize("UTC")
+    return s.astype("datetime64[us, UTC]")
 
 
 def _dump(path: Path, obj: Any) -> None:

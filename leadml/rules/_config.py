@@ -267,13 +267,13 @@ class ScorecardConfig(_Model):
     engagement: GroupConfig = Field(default_factory=GroupConfig)
     total_cap: Cap | None = None
     fit_grades: dict[str, float | None] = Field(
-        default_factory=lambda: {"A": 30, "B": 15, "C": 0, "D": None}
+        default_factory=lambda: {"A": 30.0, "B": 15.0, "C": 0.0, "D": None}
     )
     engagement_grades: dict[str, float | None] = Field(
-        default_factory=lambda: {"1": 40, "2": 15, "3": None}
+        default_factory=lambda: {"1": 40.0, "2": 15.0, "3": None}
     )
     bands: dict[str, float | None] = Field(
-        default_factory=lambda: {"hot": 60, "warm": 25, "cold": None}
+        default_factory=lambda: {"hot": 60.0, "warm": 25.0, "cold": None}
     )
     thresholds: dict[str, float] = Field(default_factory=dict)
 

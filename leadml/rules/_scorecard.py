@@ -69,8 +69,9 @@ def _norm(v: object) -> str:
 def _profile_points(rule: ProfileRule, col: pd.Series) -> np.ndarray:
     miss = col.isna().to_numpy()
     if rule.missing is not None:
+        assert rule.points is not None
         hit = miss if rule.missing else ~miss
-        return np.where(hit, rule.points, 0.0)
+        return np.where(hit, float(rule.points), 0.0)
     if rule.bins is not None:
         return _bin_points(_numeric(col), rule.bins)
     assert rule.points is not None

@@ -298,9 +298,11 @@ def test_table_lists_every_criterion():
     )
     assert len(t) == n_bins
     assert set(t["group"]) == {"fit", "engagement"}
-    assert (t["points"] < 0).any() and (t["points"] > 0).any()  # negative points exist
+    assert (t["points"] < 0).any()
+    assert (t["points"] > 0).any()
     row = t[t["rule"] == "pricing_page"].iloc[0]
-    assert row["decay"] == "half-life 7 days" and row["cap"] == 30
+    assert row["decay"] == "half-life 7 days"
+    assert row["cap"] == 30
     assert list(t.columns) == [
         "group",
         "rule",

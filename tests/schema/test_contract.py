@@ -109,7 +109,8 @@ def test_empty_tables(tiny):
         validate_lead_data(leads.iloc[0:0], events, conv)
     # an events table with its columns and no rows is valid: no lead has activity yet
     data = validate_lead_data(leads, events.iloc[0:0], conv)
-    assert len(data.events) == 0 and len(data.leads) == len(leads)
+    assert len(data.events) == 0
+    assert len(data.leads) == len(leads)
 
 
 def test_missing_lead_id_and_event_type(tiny):
