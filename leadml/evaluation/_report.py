@@ -70,6 +70,8 @@ class ComparisonReport:
     predictions: pd.DataFrame
     info: dict[str, Any] = field(default_factory=dict)
     figures: dict[str, bytes] = field(default_factory=dict, repr=False)
+    drivers: pd.DataFrame = field(default_factory=pd.DataFrame)
+    explain_figures: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ tables
     def table(self, metrics: list[str] | None = None) -> pd.DataFrame:
@@ -113,6 +115,16 @@ class ComparisonReport:
             lines += ["## Conversion by band", "", _md(_fmt_rates(self.by_band)), ""]
         if len(self.by_grade):
             lines += ["## Conversion by scorecard grade", "", _md(_fmt_rates(self.by_grade)), ""]
+        if len(self.drivers):
+            d = self.drivers.head(12)[
+                ["label", "mean_abs_contribution", "mean_contribution", "share_up"]
+            ]
+            lines += [
+                "## Global drivers (LightGBM, mean |contribution| in log-odds)",
+                "",
+                _md(d),
+                "",
+            ]
         lines += [
             "Definitions: ECE uses 10 equal-frequency bins of the predicted probability "
             "(sum of |observed - predicted| weighted by bin size); calibration slope and intercept "
@@ -219,6 +231,16 @@ class ComparisonReport:
             if name in figs:
                 b64 = base64.b64encode(figs[name]).decode()
                 parts.append(f"<h2>{title}</h2><img src='data:image/png;base64,{b64}'>")
+        if len(self.drivers):
+            parts += [
+                "<h2>Global drivers (LightGBM)</h2>",
+                self.drivers.head(15).round(4).to_html(index=False),
+            ]
+        for name, png in self.explain_figures.items():
+            b64 = base64.b64encode(png).decode()
+            parts.append(
+                f"<h3>{html.escape(name.replace('_', ' '))}</h3><img src='data:image/png;base64,{b64}'>"
+            )
         if len(self.by_band):
             parts += ["<h2>Conversion by band</h2>", _fmt_rates(self.by_band).to_html(index=False)]
         if len(self.by_grade):
@@ -252,7 +274,10 @@ class ComparisonReport:
         self.by_band.to_csv(paths["by_band"], index=False)
         self.by_grade.to_csv(paths["by_grade"], index=False)
         paths["info"].write_text(json.dumps(self.info, indent=2, default=str))
-        for name, png in figs.items():
+        if len(self.drivers):
+            paths["drivers"] = out / "global_drivers.csv"
+            self.drivers.to_csv(paths["drivers"], index=False)
+        for name, png in {**figs, **self.explain_figures}.items():
             p = out / "figures" / f"{name}.png"
             p.write_bytes(png)
             paths[f"figure_{name}"] = p

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Literal
+import threading
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -26,17 +27,40 @@ def run_sql(
     raise ConfigError(f"unknown engine {engine!r}; use 'duckdb'.")
 
 
-def _run_duckdb(sql: str, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+_LOCAL = threading.local()
+SMALL_ROWS = 50_000  # inputs below this many rows reuse one connection per thread
+
+
+def _connect() -> Any:
     import duckdb
 
     threads = int(os.environ.get("LEADML_THREADS", os.cpu_count() or 1))
     con = duckdb.connect(config={"threads": threads})
+    # no progress bar on terminals; in Jupyter it is already off without ipywidgets
+    with contextlib.suppress(duckdb.Error):
+        con.execute("SET enable_progress_bar = false")
+    return con
+
+
+def _run_duckdb(sql: str, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    small = sum(len(df) for df in tables.values()) < SMALL_ROWS
+    if not small:  # a fresh in-memory database: its memory is returned when it closes
+        con = _connect()
+        try:
+            for name, df in tables.items():
+                con.register(name, df)
+            return con.sql(sql).df()
+        finally:
+            con.close()
+    # small inputs (single leads, REST calls): a connection kept per thread saves its start-up
+    con = getattr(_LOCAL, "con", None)
+    if con is None:
+        con = _LOCAL.con = _connect()
     try:
-        # no progress bar on terminals; in Jupyter it is already off without ipywidgets
-        with contextlib.suppress(duckdb.Error):
-            con.execute("SET enable_progress_bar = false")
         for name, df in tables.items():
             con.register(name, df)
         return con.sql(sql).df()
     finally:
-        con.close()
+        for name in tables:
+            with contextlib.suppress(Exception):
+                con.unregister(name)

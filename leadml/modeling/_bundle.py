@@ -15,6 +15,7 @@ import pandas as pd
 import yaml
 
 from leadml.exceptions import ConfigError, DataContractError, NotFittedError
+from leadml.explain._explainer import Explainer
 from leadml.features._builder import _features
 from leadml.features._spec import FeatureSpec
 from leadml.modeling._calibration import Calibrator, ScoreScale
@@ -104,6 +105,7 @@ class LeadScoringModel:
         self.linear = linear
         self.linear_calibrator = linear_calibrator
         self.metadata = dict(metadata or {})
+        self._explainer: Explainer | None = None
         names = list(booster.feature_name())
         if names != list(spec.feature_names_):
             raise ConfigError(
@@ -236,6 +238,7 @@ class LeadScoringModel:
         as_of: str | pd.Timestamp | None = None,
         cutoffs: pd.DataFrame | None = None,
         unknown_leads: UnknownLeads = "error",
+        reasons: int = 0,
     ) -> pd.DataFrame:
         """Score leads: one row per requested (lead, as_of), in the order requested.
 
@@ -252,6 +255,10 @@ class LeadScoringModel:
             Score every lead in ``leads`` at this time (rows in the order of ``leads``).
         cutoffs : DataFrame, optional
             ``lead_id, as_of`` rows to score (rows in this order).
+        reasons : int
+            With ``k > 0``, add the top-``k`` reasons up (``reason_1..k``) and down
+            (``reason_neg_1..k``) from the LightGBM contributions, worded for a sales rep, and
+            ``scorecard_reasons`` (the rules that fired, with their points).
 
         Returns
         -------
@@ -281,9 +288,41 @@ class LeadScoringModel:
                 "engagement_score": pts["engagement_points"].to_numpy(),
             }
         )
+        if reasons:
+            wide, _ = self.explainer.reasons(feats, k=reasons)
+            out = pd.concat([out, wide], axis=1)
+            out["scorecard_reasons"] = self.scorecard.reasons_text(pts)
         if len(out) != len(feats):
             raise RuntimeError("leadml internal error: scoring changed the number of rows.")
         return out
+
+    @property
+    def explainer(self) -> Explainer:
+        """The :class:`~leadml.explain.Explainer` of this model (built on first use)."""
+        if self._explainer is None:
+            self._explainer = Explainer(self)
+        return self._explainer
+
+    def explain(
+        self,
+        leads: pd.DataFrame | LeadData,
+        events: pd.DataFrame | None = None,
+        *,
+        as_of: str | pd.Timestamp | None = None,
+        cutoffs: pd.DataFrame | None = None,
+        k: int = 3,
+        unknown_leads: UnknownLeads = "error",
+    ) -> pd.DataFrame:
+        """Structured reasons: one row per (lead, as_of, direction, rank) with ``group, label,
+        feature, value, contribution`` (log-odds), ``effect`` (probability) and ``text``."""
+        feats, _ = self.features(
+            leads, events, as_of=as_of, cutoffs=cutoffs, unknown_leads=unknown_leads
+        )
+        _, long = self.explainer.reasons(feats, k=k)
+        ids = feats[["lead_id", "as_of"]].reset_index(drop=True)
+        long.insert(0, "lead_id", ids["lead_id"].to_numpy()[long["row"].to_numpy()])
+        long.insert(1, "as_of", _utc(ids["as_of"]).iloc[long["row"].to_numpy()].to_numpy())
+        return long.drop(columns=["row"])
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:

@@ -371,6 +371,7 @@ def _report(
     n_boot: int,
     seed: int,
     title: str,
+    explain: bool = True,
 ) -> ComparisonReport:
     preds = _predict_all(model, feats, rules_x)
     bands = _bands_for(model, preds, rules_x)
@@ -383,7 +384,7 @@ def _report(
                 "probability. Fix: pass lead_id, as_of, p for every cut-off."
             )
         preds["reference"] = ref["p"].to_numpy(dtype=float)
-    return compare_models(
+    report = compare_models(
         y,
         preds,
         bands=bands,
@@ -393,6 +394,12 @@ def _report(
         seed=seed,
         info={"title": title},
     )
+    if explain and len(feats):
+        ex = model.explainer
+        report.drivers = ex.global_drivers(feats)
+        top = int(np.argmax(model.predict_proba(feats.iloc[:5000])))
+        report.explain_figures = ex.plots(feats, lead=top)
+    return report
 
 
 def evaluate_model(

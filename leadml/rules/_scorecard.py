@@ -316,6 +316,46 @@ class PointsScorecard(ClassifierMixin, BaseEstimator):
         tags.classifier_tags.poor_score = True
         return tags
 
+    def reasons(self, X: Any, k: int = 3, points: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The rules that fired per row (exact by construction): ``row, rank, rule, group,
+        points`` for the ``k`` rules with the largest absolute points (0-point rules left out)."""
+        cfg = self._config()
+        pts = self.points(X) if points is None else points
+        names = [r.name for _, r in cfg.rules]
+        groups = dict((r.name, g) for g, r in cfg.rules)
+        P = pts[names].to_numpy()
+        order = np.argsort(-np.abs(P), axis=1, kind="stable")[:, :k]
+        rows = []
+        for rank in range(order.shape[1]):
+            v = P[np.arange(len(P)), order[:, rank]]
+            keep = v != 0
+            idx = np.flatnonzero(keep)
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "row": idx,
+                        "rank": rank + 1,
+                        "rule": [names[i] for i in order[keep, rank]],
+                        "group": [groups[names[i]] for i in order[keep, rank]],
+                        "points": v[keep],
+                    }
+                )
+            )
+        return (
+            pd.concat(rows, ignore_index=True).sort_values(["row", "rank"]).reset_index(drop=True)
+        )
+
+    def reasons_text(self, points: pd.DataFrame, k: int = 5) -> np.ndarray:
+        """Per row, the fired rules as text: ``"demo_request +40, free_email -10"``."""
+        cfg = self._config()
+        names = [r.name for _, r in cfg.rules]
+        P = points[names].to_numpy()
+        order = np.argsort(-np.abs(P), axis=1, kind="stable")[:, :k]
+        out = np.empty(len(P), dtype=object)
+        for i in range(len(P)):
+            out[i] = ", ".join(f"{names[j]} {P[i, j]:+.0f}" for j in order[i] if P[i, j] != 0)
+        return out
+
     # ------------------------------------------------------------------ audit
     def table(self) -> pd.DataFrame:
         """The auditable points table: one row per rule criterion (and per bin).

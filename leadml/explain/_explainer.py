@@ -1,0 +1,235 @@
+"""Per-lead reasons and global drivers from exact tree contributions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from leadml.explain._trees import TreeExplainer
+from leadml.explain._wording import Group, describe, feature_groups
+
+if TYPE_CHECKING:
+    from leadml.modeling._bundle import LeadScoringModel
+
+__all__ = ["REASON_COLUMNS", "Explainer", "reason_columns"]
+
+REASON_COLUMNS = [
+    "lead_id",
+    "as_of",
+    "direction",
+    "rank",
+    "group",
+    "label",
+    "feature",
+    "value",
+    "contribution",
+    "effect",
+    "text",
+]
+
+
+def reason_columns(k: int) -> list[str]:
+    """Text columns added to the scores: ``reason_1..k`` (up) then ``reason_neg_1..k`` (down)."""
+    return [f"reason_{i}" for i in range(1, k + 1)] + [f"reason_neg_{i}" for i in range(1, k + 1)]
+
+
+class Explainer:
+    """Reasons for a :class:`LeadScoringModel`'s LightGBM scores.
+
+    - ``contributions``: exact path-dependent SHAP values per feature, in log-odds (equal to
+      LightGBM ``pred_contrib`` and ``shap.TreeExplainer``); with the base value they add up to
+      the raw margin.
+    - Groups: every feature derived from one source forms one reason (e.g. all windows of
+      pricing-page views, their count ever and recency); a group's contribution is the sum of its
+      features'.
+    - Effect in probability terms (one definition): ``effect = p - p_without``, where
+      ``p_without`` is the calibrated probability of the margin minus the group's contribution.
+    - Wording comes from the feature spec with the lead's actual value of the group's most
+      influential feature for that lead (the one with the largest absolute contribution).
+    """
+
+    def __init__(
+        self, model: LeadScoringModel, *, wording: Mapping[str, Any] | None = None
+    ) -> None:
+        self.model = model
+        self.spec = model.spec
+        self.wording = dict(wording or {})
+        self.groups: list[Group] = feature_groups(self.spec, self.wording)
+        names = list(self.spec.feature_names_)
+        index = {n: i for i, n in enumerate(names)}
+        self._group_cols = [np.array([index[f] for f in g.features]) for g in self.groups]
+        self._indicator = np.zeros((len(names), len(self.groups)))
+        for j, cols in enumerate(self._group_cols):
+            self._indicator[cols, j] = 1.0
+        self._trees: TreeExplainer | None = None
+
+    @property
+    def trees(self) -> TreeExplainer:
+        if self._trees is None:
+            self._trees = TreeExplainer(self.model.booster)
+        return self._trees
+
+    # ------------------------------------------------------------------ numbers
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Per-feature contributions (log-odds) and ``base_value``; rows sum to the raw margin."""
+        values = self.trees.shap_values(X[self.spec.feature_names_])
+        return pd.DataFrame(
+            values, columns=[*self.spec.feature_names_, "base_value"], index=X.index
+        )
+
+    def group_contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Per-group contributions (log-odds), columns are group keys, plus ``base_value``."""
+        values = self.trees.shap_values(X[self.spec.feature_names_])
+        groups = values[:, :-1] @ self._indicator
+        out = pd.DataFrame(groups, columns=[g.key for g in self.groups], index=X.index)
+        out["base_value"] = values[:, -1]
+        return out
+
+    # ------------------------------------------------------------------ reasons
+    def reasons(self, X: pd.DataFrame, k: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Top-``k`` reasons up and down per row of a feature frame.
+
+        Returns ``(wide, long)``: ``wide`` has the text columns of :func:`reason_columns` (empty
+        string when a lead has fewer reasons), one row per row of ``X`` in order; ``long`` has
+        :data:`REASON_COLUMNS`, one row per (lead, as_of, direction, rank).
+        """
+        if k < 1:
+            raise ValueError(f"reasons: k must be at least 1, got {k}.")
+        values = self.trees.shap_values(X[self.spec.feature_names_])
+        feat = values[:, :-1]
+        G = feat @ self._indicator
+        margin = values.sum(axis=1)
+        p = self.model.calibrator.transform(margin)
+        n, n_groups = G.shape
+        kk = min(k, n_groups)
+        order_up = np.argsort(-G, axis=1, kind="stable")[:, :kk]
+        order_dn = np.argsort(G, axis=1, kind="stable")[:, :kk]
+        cache: dict[tuple[str, Any], str] = {}
+        Xf = X[self.spec.feature_names_].reset_index(drop=True)
+        wide: dict[str, np.ndarray] = {c: np.full(n, "", dtype=object) for c in reason_columns(k)}
+        rows: list[pd.DataFrame] = []
+        for direction, order, sign in (("up", order_up, 1.0), ("down", order_dn, -1.0)):
+            for rank in range(kk):
+                g_idx = order[:, rank]
+                contrib = G[np.arange(n), g_idx]
+                keep = contrib * sign > 0
+                if not keep.any():
+                    continue
+                r_idx = np.flatnonzero(keep)
+                g_sel = g_idx[keep]
+                texts = np.empty(len(r_idx), dtype=object)
+                feats_out = np.empty(len(r_idx), dtype=object)
+                vals_out = np.empty(len(r_idx), dtype=object)
+                for gi in np.unique(g_sel):
+                    sel = np.flatnonzero(g_sel == gi)
+                    cols = self._group_cols[gi]
+                    best = cols[np.argmax(np.abs(feat[np.ix_(r_idx[sel], cols)]), axis=1)]
+                    for s_pos, row, col in zip(sel, r_idx[sel], best, strict=True):
+                        name = self.spec.feature_names_[col]
+                        raw: Any = Xf.iat[row, col]
+                        v = None if pd.isna(raw) else (raw if isinstance(raw, str) else float(raw))
+                        key = (name, v)
+                        if key not in cache:
+                            cache[key] = describe(self.spec, name, v, self.wording)
+                        texts[s_pos] = cache[key]
+                        feats_out[s_pos] = name
+                        vals_out[s_pos] = v
+                col_name = f"reason_{rank + 1}" if direction == "up" else f"reason_neg_{rank + 1}"
+                wide[col_name][r_idx] = texts
+                c_sel = contrib[keep]
+                effect = p[r_idx] - self.model.calibrator.transform(margin[r_idx] - c_sel)
+                rows.append(
+                    pd.DataFrame(
+                        {
+                            "row": r_idx,
+                            "direction": direction,
+                            "rank": rank + 1,
+                            "group": [self.groups[g].key for g in g_sel],
+                            "label": [self.groups[g].label for g in g_sel],
+                            "feature": feats_out,
+                            "value": vals_out,
+                            "contribution": c_sel,
+                            "effect": effect,
+                            "text": texts,
+                        }
+                    )
+                )
+        wide_df = pd.DataFrame(wide, index=pd.RangeIndex(n))
+        long = (
+            pd.concat(rows, ignore_index=True)
+            if rows
+            else pd.DataFrame(columns=["row", *REASON_COLUMNS[2:]])
+        )
+        long = long.sort_values(
+            ["row", "direction", "rank"], ascending=[True, False, True], kind="stable"
+        )
+        return wide_df, long.reset_index(drop=True)
+
+    # ------------------------------------------------------------------ global
+    def global_drivers(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Mean absolute contribution per group, its mean (direction) and the share of leads it
+        pushes up, sorted by importance."""
+        G = self.group_contributions(X).drop(columns=["base_value"])
+        out = pd.DataFrame(
+            {
+                "group": G.columns,
+                "label": [g.label for g in self.groups],
+                "mean_abs_contribution": G.abs().mean().to_numpy(),
+                "mean_contribution": G.mean().to_numpy(),
+                "share_up": (G > 0).mean().to_numpy(),
+                "features": [len(g.features) for g in self.groups],
+            }
+        )
+        return out.sort_values("mean_abs_contribution", ascending=False, kind="stable").reset_index(
+            drop=True
+        )
+
+    def plots(
+        self, X: pd.DataFrame, *, lead: int = 0, top: int = 3, max_rows: int = 5000
+    ) -> dict[str, bytes]:
+        """PNG plots: a beeswarm summary of the groups, a waterfall for one lead (row ``lead`` of
+        ``X``), and dependence plots for the ``top`` groups."""
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+        import shap
+
+        from leadml.evaluation._report import _png
+
+        Xs = X.iloc[:max_rows]
+        values = self.trees.shap_values(Xs[self.spec.feature_names_])
+        G = values[:, :-1] @ self._indicator
+        labels = [g.label for g in self.groups]
+        M = self.trees.matrix(Xs[self.spec.feature_names_])
+        # colour each group by the value of its most important feature overall
+        head = []
+        for cols in self._group_cols:
+            imp = np.abs(values[:, cols]).mean(axis=0)
+            head.append(int(cols[int(np.argmax(imp))]))
+        data = M[:, head]
+        expl = shap.Explanation(
+            values=G, base_values=values[:, -1], data=data, feature_names=labels
+        )
+        figs: dict[str, bytes] = {}
+        plt.figure()
+        shap.plots.beeswarm(expl, max_display=15, show=False)
+        figs["shap_summary"] = _png(plt.gcf())
+        plt.figure()
+        shap.plots.waterfall(expl[min(lead, len(Xs) - 1)], max_display=12, show=False)
+        figs["shap_waterfall"] = _png(plt.gcf())
+        order = np.argsort(-np.abs(G).mean(axis=0))[:top]
+        for rank, gi in enumerate(order, start=1):
+            fig, ax = plt.subplots(figsize=(5.5, 4))
+            ax.scatter(data[:, gi], G[:, gi], s=4, alpha=0.4)
+            ax.axhline(0, color="k", lw=0.8)
+            ax.set(
+                xlabel=self.spec.feature_names_[head[gi]],
+                ylabel="contribution (log-odds)",
+                title=f"Dependence: {labels[gi]}",
+            )
+            figs[f"shap_dependence_{rank}"] = _png(fig)
+        return figs
