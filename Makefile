@@ -35,6 +35,8 @@ test: lint typecheck unit notebooks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_features.py
+	$(BIN)/python benchmarks/bench_models.py
+	$(BIN)/python benchmarks/bench_explain.py
 
 clean:
 	rm -rf $(VENV) mlruns mlflow.db .pytest_cache .mypy_cache .ruff_cache

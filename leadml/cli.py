@@ -217,6 +217,15 @@ def train(
     drop_unknown_leads: Annotated[
         bool, typer.Option(help="Drop events/conversions of unknown leads (reported).")
     ] = False,
+    mlflow: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or ./mlflow.db)."),
+    ] = None,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "leadml",
+    register: Annotated[
+        str | None, typer.Option(help="Register the model under this name (alias challenger).")
+    ] = None,
 ) -> None:
     """Train rules, logistic regression and LightGBM out of time; print the comparison; save."""
     from leadml.io import load_tables
@@ -245,12 +254,35 @@ def train(
                 unknown_leads="drop" if drop_unknown_leads else "error",
             )
         _print_result(res)
+        if mlflow or register:
+            _log_mlflow(res, tracking_uri, experiment, register, rules)
         res.model.save(out)
         paths = res.report.write(report if report is not None else out / "report")
         console.print(f"model saved to {out}; report: {paths['html']}")
         console.print(f"done in {time.perf_counter() - t0:.1f} s")
     except LeadmlError as exc:
         _fail(exc)
+
+
+def _log_mlflow(
+    res: Any, tracking_uri: str | None, experiment: str, register: str | None, rules: Path | None
+) -> None:
+    from leadml.tracking import log_training
+
+    with console.status("logging to MLflow..."):
+        info = log_training(
+            res,
+            tracking_uri=tracking_uri,
+            experiment=experiment,
+            register=register,
+            rules_path=rules,
+        )
+    console.print(
+        f"MLflow run {info['run_id']} at {info['tracking_uri']} "
+        f"(open it with: mlflow ui --backend-store-uri {info['tracking_uri']})"
+    )
+    if info["version"]:
+        console.print(f"registered {register} version {info['version']} (alias challenger)")
 
 
 def _print_result(res: Any) -> None:
@@ -317,7 +349,10 @@ def read_flat(path: Path) -> pd.DataFrame:
 
 @app.command()
 def score(
-    model: Annotated[Path, typer.Option(help="Model directory (leadml train --out).")],
+    model: Annotated[
+        str,
+        typer.Option(help="Model directory, or models:/NAME@champion from the MLflow registry."),
+    ],
     leads: Annotated[Path, typer.Option(help="Leads table.")],
     out: Annotated[Path, typer.Option(help="Output scores (.csv or .parquet).")],
     events: Annotated[Path | None, typer.Option(help="Events table.")] = None,
@@ -329,13 +364,26 @@ def score(
     drop_unknown_leads: Annotated[
         bool, typer.Option(help="Drop events of unknown leads (reported).")
     ] = False,
+    reasons: Annotated[int, typer.Option(help="Reasons per direction (0: none).")] = 3,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
 ) -> None:
-    """Score leads with a saved model: one row per (lead, as_of), in the order requested."""
+    """Score leads with a saved model: one row per (lead, as_of), in the order requested.
+
+    Every output row records the model name and version that produced it."""
     from leadml.io import load_tables, write_table
     from leadml.modeling import LeadScoringModel
 
     try:
-        m = LeadScoringModel.load(model)
+        if model.startswith("models:/"):
+            from leadml.tracking import load_registered
+
+            m, name, version = load_registered(model, tracking_uri=tracking_uri)
+        else:
+            m = LeadScoringModel.load(Path(model))
+            name, version = (
+                str(Path(model).resolve()),
+                f"trained {m.metadata.get('trained_at', '?')}",
+            )
         tables = load_tables(leads=leads, events=events, cutoffs=cutoffs, mapping=mapping)
         scores = m.score(
             tables["leads"],
@@ -343,9 +391,16 @@ def score(
             as_of=as_of,
             cutoffs=tables.get("cutoffs"),
             unknown_leads="drop" if drop_unknown_leads else "error",
+            reasons=reasons,
         )
+        scores["model_name"] = name
+        scores["model_version"] = version
         write_table(scores, out)
-        print_scores(scores)
+        print_scores(
+            scores[
+                [c for c in scores.columns if not c.startswith(("reason", "scorecard_", "model_"))]
+            ]
+        )
         console.print(f"wrote {len(scores):,} scores to {out}")
     except LeadmlError as exc:
         _fail(exc)
@@ -388,6 +443,90 @@ def evaluate(
         print_comparison(rep, title="saved model on labelled data")
         paths = rep.write(out)
         console.print(f"report: {paths['html']}")
+    except LeadmlError as exc:
+        _fail(exc)
+
+
+@app.command()
+def promote(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    version: Annotated[str, typer.Option(help="Version to make champion.")],
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+) -> None:
+    """Move the champion alias to a version (the old champion becomes previous_champion)."""
+    from leadml.tracking import promote as do_promote
+
+    try:
+        r = do_promote(name, version, tracking_uri=tracking_uri)
+        console.print(
+            f"{name}: champion -> version {r['champion']} (previous_champion: {r['previous_champion']})"
+        )
+    except LeadmlError as exc:
+        _fail(exc)
+
+
+@app.command()
+def rollback(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+) -> None:
+    """Restore previous_champion as champion."""
+    from leadml.tracking import rollback as do_rollback
+
+    try:
+        r = do_rollback(name, tracking_uri=tracking_uri)
+        console.print(
+            f"{name}: champion -> version {r['champion']} (previous_champion: {r['previous_champion']})"
+        )
+    except LeadmlError as exc:
+        _fail(exc)
+
+
+@app.command()
+def thresholds(
+    scores: Annotated[Path, typer.Option(help="Recent scoring output (CSV/Parquet).")],
+    capacity: Annotated[int, typer.Option(help="Leads sales can work per period.")],
+    per: Annotated[str, typer.Option(help="day, week or month.")] = "week",
+) -> None:
+    """Pick the score cut from the recent score distribution for a sales capacity."""
+    from leadml.scoring import capacity_threshold
+
+    try:
+        df = read_flat(scores)
+        r = capacity_threshold(df, capacity=capacity, per=per)  # type: ignore[arg-type]
+        table = Table(title=f"capacity {capacity} leads per {per}", show_header=False)
+        table.add_row("p_convert threshold", f"{r['threshold']:.4f}")
+        table.add_row(f"scored leads per {per}", f"{r['leads_per_period']:,.0f}")
+        table.add_row(f"leads above per {per}", f"{r['leads_above_per_period']:,.0f}")
+        table.add_row(
+            f"expected conversions above per {per}",
+            f"{r['expected_conversions_above_per_period']:.1f}",
+        )
+        table.add_row(
+            f"expected conversions in all per {per}", f"{r['expected_conversions_per_period']:.1f}"
+        )
+        console.print(table)
+    except LeadmlError as exc:
+        _fail(exc)
+
+
+@app.command()
+def rollup(
+    scores: Annotated[Path, typer.Option(help="Scoring output (CSV/Parquet).")],
+    leads: Annotated[Path, typer.Option(help="Leads table with account_id.")],
+    out: Annotated[Path, typer.Option(help="Account table to write (.csv/.parquet).")],
+) -> None:
+    """Account roll-up: P(at least one lead converts), hot leads and the best lead per account."""
+    from leadml.io import write_table
+    from leadml.scoring import account_rollup
+
+    try:
+        acc = account_rollup(read_flat(scores), read_flat(leads))
+        write_table(acc, out)
+        console.print(
+            f"wrote {len(acc):,} accounts to {out} "
+            f"({acc.attrs.get('leads_without_account', 0):,} leads without an account left out)"
+        )
     except LeadmlError as exc:
         _fail(exc)
 

@@ -51,9 +51,12 @@ def test_train_score_evaluate_round_trip(tmp_path):
             "20",
             "--out",
             str(tmp_path / "model"),
+            "--tracking-uri",
+            f"sqlite:///{tmp_path / 'mlflow.db'}",
         ],
     )
     assert res.exit_code == 0, res.output
+    assert "MLflow run" in res.output
     assert "lightgbm" in res.output
     assert "rules" in res.output
     assert "AUC 95% CI" in res.output

@@ -137,15 +137,9 @@ def test_groups_preserve_sums_and_cover_every_feature(case):
     covered = [f for g in ex.groups for f in g.features]
     assert sorted(covered) == sorted(res.model.feature_names)
     keys = {g.key for g in ex.groups}
-    assert (
-        "event:page_view:/pricing" in keys
-    )
-    assert (
-        "inactivity" in keys
-    )
-    assert (
-        "profile:industry" in keys
-    )
+    assert "event:page_view:/pricing" in keys
+    assert "inactivity" in keys
+    assert "profile:industry" in keys
     pricing = next(g for g in ex.groups if g.key == "event:page_view:/pricing")
     assert len(pricing.features) >= 4  # every window plus the count ever
 

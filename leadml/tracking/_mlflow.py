@@ -1,0 +1,300 @@
+"""MLflow: tracking of training runs, the leadml pyfunc model, registry aliases."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from leadml.exceptions import ConfigError
+
+__all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "PREVIOUS_CHAMPION",
+    "load_registered",
+    "log_training",
+    "promote",
+    "resolve_tracking_uri",
+    "rollback",
+]
+
+CHAMPION, CHALLENGER, PREVIOUS_CHAMPION = "champion", "challenger", "previous_champion"
+MODEL_FILE = Path(__file__).with_name("pyfunc_model.py")
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+def resolve_tracking_uri(uri: str | None = None) -> str:
+    """``uri``, else ``MLFLOW_TRACKING_URI``, else a SQLite file in the working directory."""
+    if uri:
+        return uri
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def _flatten(prefix: str, obj: Any, out: dict[str, Any]) -> None:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif isinstance(obj, (list, tuple)):
+        out[prefix] = json.dumps(obj, default=str)[:5000]
+    else:
+        out[prefix] = obj
+
+
+def _git_commit() -> str | None:
+    try:
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                cwd=PACKAGE_DIR,
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=True,
+            ).stdout.strip()
+            or None
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    pkgs = [
+        "pandas",
+        "numpy",
+        "scikit-learn",
+        "lightgbm",
+        "duckdb",
+        "pyarrow",
+        "pyyaml",
+        "pydantic",
+        "numba",
+        "mlflow",
+    ]
+    return [f"{p}=={version(p)}" for p in pkgs]
+
+
+def _example(model: Any) -> pd.DataFrame:
+    """A synthetic input example (never real lead data): one lead with two events."""
+    from leadml.tracking._pyfunc import records_from_tables
+
+    spec = model.spec
+    lead: dict[str, Any] = {"lead_id": "example-lead", "created_at": "2024-01-01T00:00:00Z"}
+    for c in spec.categorical_:
+        levels = [v for v in spec.levels_[c] if v != "__other__"]
+        lead[c] = levels[0] if levels else None
+    for c in spec.numeric_:
+        lead[c] = 1.0
+    for r in model.scorecard.input_columns():
+        if r not in lead and r in {
+            getattr(x, "field", None) for _, x in model.scorecard.config_.rules
+        }:
+            lead[r] = None
+    events = None
+    if spec.behaviour and spec.event_types_:
+        t = spec.event_types_[0]
+        events = pd.DataFrame(
+            {
+                "lead_id": ["example-lead"] * 2,
+                "timestamp": ["2024-01-05T10:00:00Z", "2024-01-20T15:30:00Z"],
+                "event_type": [t, t],
+                "detail": [None, None],
+            }
+        )
+    return records_from_tables(pd.DataFrame([lead]), events, as_of="2024-02-01T00:00:00Z")
+
+
+def log_training(
+    result: Any,
+    *,
+    tracking_uri: str | None = None,
+    experiment: str = "leadml",
+    register: str | None = None,
+    rules_path: str | Path | None = None,
+    run_name: str | None = None,
+) -> dict[str, Any]:
+    """Log a :class:`~leadml.modeling.TrainResult` to MLflow: parameters, metrics of every model
+    (``rules_auc``, ``lightgbm_ece``, ...), the report and plots, the scorecard YAML, tags, and the
+    model (pyfunc, models-from-code). With ``register``, register a version and point the
+    ``challenger`` alias at it. Returns ``run_id``, ``tracking_uri``, ``model_uri`` and ``version``.
+    """
+    import mlflow
+    from mlflow.models import infer_signature
+
+    import leadml
+
+    uri = resolve_tracking_uri(tracking_uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(experiment)
+    model = result.model
+    meta = model.metadata
+    with mlflow.start_run(run_name=run_name) as run:
+        params: dict[str, Any] = {}
+        _flatten(
+            "",
+            {
+                "horizon": meta.get("horizon"),
+                "mode": meta.get("mode"),
+                "schedule": meta.get("schedule"),
+                "split": meta.get("split"),
+                "rows": meta.get("rows"),
+                "positives": meta.get("positives"),
+                "windows": meta.get("windows"),
+                "observed_until": meta.get("observed_until"),
+                "inputs_hash": meta.get("inputs_hash"),
+                "seed": meta.get("seed"),
+                "calibration": meta.get("calibration"),
+                "scorecard": meta.get("scorecard"),
+                "lightgbm": {
+                    k: v for k, v in (meta.get("lightgbm") or {}).get("params", {}).items()
+                },
+                "best_iteration": (meta.get("lightgbm") or {}).get("best_iteration"),
+                "feature_spec": model.spec.to_dict().get("params", {}),
+                "n_features": len(model.feature_names),
+            },
+            params,
+        )
+        mlflow.log_params({k: ("" if v is None else v) for k, v in params.items()})
+        metrics = {}
+        for name, row in result.report.metrics.iterrows():
+            for k, v in row.items():
+                if pd.notna(v):
+                    metrics[f"{name}_{k}"] = float(v)
+        iv = result.report.intervals
+        for r in iv.itertuples(index=False):
+            if " - " not in str(r.model) and r.metric in ("auc", "log_loss", "ece"):
+                metrics[f"{r.model}_{r.metric}_low"] = float(r.low)
+                metrics[f"{r.model}_{r.metric}_high"] = float(r.high)
+        mlflow.log_metrics(metrics)
+        mlflow.set_tags(
+            {
+                "leadml.version": leadml.__version__,
+                "leadml.mode": str(meta.get("mode")),
+                **({"git.commit": c} if (c := _git_commit()) else {}),
+            }
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            rep = Path(tmp) / "report"
+            result.report.write(rep)
+            # no personal data: the report holds aggregates only; drop the per-row predictions
+            mlflow.log_artifacts(str(rep), artifact_path="report")
+            if rules_path is not None and Path(rules_path).exists():
+                mlflow.log_artifact(str(rules_path), artifact_path="scorecard")
+            model.metadata["mlflow_run_id"] = run.info.run_id
+            if register:
+                model.metadata["registered_name"] = register
+            model_dir = model.save(Path(tmp) / "leadml_model")
+            example = _example(model)
+            from leadml.tracking._pyfunc import score_records
+
+            signature = infer_signature(
+                example, score_records(model, example, {"reasons": 3}), params={"reasons": 3}
+            )
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(MODEL_FILE),
+                artifacts={"leadml_model": str(model_dir)},
+                code_paths=[str(PACKAGE_DIR)],
+                pip_requirements=_requirements(),
+                signature=signature,
+                input_example=example,
+            )
+        version = None
+        if register:
+            mv = mlflow.register_model(info.model_uri, register)
+            version = str(mv.version)
+            client = mlflow.MlflowClient()
+            client.set_registered_model_alias(register, CHALLENGER, version)
+        return {
+            "run_id": run.info.run_id,
+            "tracking_uri": uri,
+            "model_uri": info.model_uri,
+            "version": version,
+        }
+
+
+def _client(tracking_uri: str | None) -> Any:
+    import mlflow
+
+    uri = resolve_tracking_uri(tracking_uri)
+    mlflow.set_tracking_uri(uri)
+    return mlflow.MlflowClient(tracking_uri=uri)
+
+
+def _alias_version(client: Any, name: str, alias: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except Exception:
+        return None
+
+
+def promote(
+    name: str, version: str | int, *, tracking_uri: str | None = None
+) -> dict[str, str | None]:
+    """Point ``champion`` at ``version``; the old champion becomes ``previous_champion``."""
+    client = _client(tracking_uri)
+    try:
+        client.get_model_version(name, str(version))
+    except Exception as exc:
+        raise ConfigError(f"registry: model {name!r} has no version {version} ({exc}).") from None
+    old = _alias_version(client, name, CHAMPION)
+    if old is not None and old != str(version):
+        client.set_registered_model_alias(name, PREVIOUS_CHAMPION, old)
+    client.set_registered_model_alias(name, CHAMPION, str(version))
+    return {"champion": str(version), "previous_champion": old}
+
+
+def rollback(name: str, *, tracking_uri: str | None = None) -> dict[str, str | None]:
+    """Restore ``previous_champion`` as ``champion`` (the current one becomes the previous)."""
+    client = _client(tracking_uri)
+    prev = _alias_version(client, name, PREVIOUS_CHAMPION)
+    if prev is None:
+        raise ConfigError(
+            f"registry: model {name!r} has no '{PREVIOUS_CHAMPION}' alias to roll back to. Fix: "
+            "promote a version first (leadml promote NAME --version N)."
+        )
+    cur = _alias_version(client, name, CHAMPION)
+    client.set_registered_model_alias(name, CHAMPION, prev)
+    if cur is not None:
+        client.set_registered_model_alias(name, PREVIOUS_CHAMPION, cur)
+    return {"champion": prev, "previous_champion": cur}
+
+
+def load_registered(model_uri: str, *, tracking_uri: str | None = None) -> tuple[Any, str, str]:
+    """Load the LeadScoringModel behind ``models:/NAME@alias`` or ``models:/NAME/VERSION``.
+
+    Returns ``(model, name, version)`` for the audit trail.
+    """
+    import mlflow
+
+    from leadml.modeling import LeadScoringModel
+
+    client = _client(tracking_uri)
+    ref = model_uri.removeprefix("models:/")
+    if "@" in ref:
+        name, alias = ref.split("@", 1)
+        try:
+            mv = client.get_model_version_by_alias(name, alias)
+        except Exception as exc:
+            raise ConfigError(f"registry: {model_uri} not found ({exc}).") from None
+    else:
+        name, _, ver = ref.partition("/")
+        mv = client.get_model_version(name, ver)
+    local = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{name}/{mv.version}", tracking_uri=resolve_tracking_uri(tracking_uri)
+    )
+    path = Path(local) / "artifacts" / "leadml_model"
+    model = LeadScoringModel.load(path)
+    model.metadata["registered_name"] = name
+    model.metadata["registered_version"] = str(mv.version)
+    return model, name, str(mv.version)

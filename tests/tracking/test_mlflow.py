@@ -1,0 +1,296 @@
+"""MLflow against real processes: a tracking server on loopback, the registry, and serving."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from leadml.cli import app
+from leadml.datasets import make_crm
+from leadml.exceptions import ConfigError
+from leadml.modeling import train
+from leadml.scoring import account_rollup, capacity_threshold
+from leadml.tracking import (
+    load_registered,
+    log_training,
+    promote,
+    records_from_tables,
+    resolve_tracking_uri,
+    rollback,
+)
+
+BIN = Path(sys.executable).parent
+RULES = "models/scorecard.yaml"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"process exited with {proc.returncode}: {proc.stdout.read() if proc.stdout else ''}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(url)
+
+
+def _start(cmd: list[str], url: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,  # its own process group: killed as a whole
+    )
+    try:
+        _wait(url, proc)
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    d = tmp_path_factory.mktemp("mlflow")
+    port = _free_port()
+    proc = _start(
+        [
+            str(BIN / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{d / 'mlflow.db'}",
+            "--default-artifact-root",
+            str(d / "artifacts"),
+            "--no-serve-artifacts",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        f"http://127.0.0.1:{port}/health",
+    )
+    yield f"http://127.0.0.1:{port}"
+    _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def crm():
+    return make_crm(3000, days=300, seed=2)
+
+
+def _train(crm, seed):
+    return train(
+        crm.leads,
+        crm.events,
+        crm.conversions,
+        every="7d",
+        horizon="30d",
+        start=crm.start,
+        observed_until=crm.observed_until,
+        rules=RULES,
+        n_boot=20,
+        seed=seed,
+    )
+
+
+@pytest.mark.slow
+def test_tracking_registry_and_serving_end_to_end(server, crm, tmp_path):
+    import mlflow
+
+    name = "leadml_e2e"
+    first = _train(crm, seed=0)
+    info = log_training(first, tracking_uri=server, register=name, rules_path=RULES)
+    assert info["version"] == "1"
+    client = mlflow.MlflowClient(tracking_uri=server)
+    run = client.get_run(info["run_id"])
+    assert {"rules_auc", "logistic_auc", "lightgbm_auc", "lightgbm_ece", "rules_log_loss"} <= set(
+        run.data.metrics
+    )
+    assert run.data.params["horizon"] == "30 days 00:00:00"
+    assert "lightgbm.num_leaves" in run.data.params
+    assert "inputs_hash" in run.data.params
+    assert run.data.tags["leadml.version"]
+    arts = {a.path for a in client.list_artifacts(info["run_id"], "report")}
+    assert {"report/report.html", "report/report.md", "report/conversion_by_band.csv"} <= arts
+    figs = {a.path for a in client.list_artifacts(info["run_id"], "report/figures")}
+    assert {
+        "report/figures/reliability.png",
+        "report/figures/gain_lift.png",
+        "report/figures/shap_summary.png",
+    } <= figs
+    assert client.list_artifacts(info["run_id"], "scorecard")[0].path == "scorecard/scorecard.yaml"
+    assert client.get_model_version_by_alias(name, "challenger").version == "1"
+
+    # no personal data in logged text artefacts
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=info["run_id"], artifact_path="report", tracking_uri=server
+        )
+    )
+    ids = set(crm.leads["lead_id"])
+    for p in local.rglob("*"):
+        if p.suffix in (".md", ".csv", ".json", ".html"):
+            text = p.read_text()
+            assert not any(i in text for i in list(ids)[:500]), p
+
+    # registry: a second version, promote, rollback
+    second = _train(crm, seed=1)
+    assert log_training(second, tracking_uri=server, register=name)["version"] == "2"
+    assert promote(name, 1, tracking_uri=server) == {"champion": "1", "previous_champion": None}
+    assert promote(name, 2, tracking_uri=server) == {"champion": "2", "previous_champion": "1"}
+    assert rollback(name, tracking_uri=server) == {"champion": "1", "previous_champion": "2"}
+    with pytest.raises(ConfigError, match=r"has no version 9"):
+        promote(name, 9, tracking_uri=server)
+
+    # the same scores in-process, via pyfunc and via REST
+    leads = crm.leads.tail(8)
+    events = crm.events[crm.events["lead_id"].isin(leads["lead_id"])]
+    as_of = crm.observed_until
+    direct = first.model.score(leads, events, as_of=as_of, reasons=2)
+    _model, got_name, version = load_registered(f"models:/{name}@champion", tracking_uri=server)
+    assert (got_name, version) == (name, "1")
+    records = records_from_tables(leads, events, as_of=as_of)
+    mlflow.set_tracking_uri(server)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@champion").predict(
+        records, params={"reasons": 2}
+    )
+    np.testing.assert_array_equal(pyfunc["p_convert"].to_numpy(), direct["p_convert"].to_numpy())
+    assert pyfunc["reason_1"].tolist() == direct["reason_1"].tolist()
+    assert (pyfunc["model_name"] == name).all()
+
+    port = _free_port()
+    serve = _start(
+        [
+            str(BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            f"models:/{name}@champion",
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        f"http://127.0.0.1:{port}/ping",
+        env={"MLFLOW_TRACKING_URI": server, "PATH": f"{BIN}:{os.environ.get('PATH', '')}"},
+    )
+    try:
+        body = json.dumps(
+            {"dataframe_records": records.to_dict("records"), "params": {"reasons": 2}}, default=str
+        ).encode()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=120) as r:
+            answer = pd.DataFrame(json.loads(r.read())["predictions"])
+    finally:
+        _stop(serve)
+    np.testing.assert_array_equal(
+        answer["p_convert"].to_numpy(dtype=float), direct["p_convert"].to_numpy()
+    )
+    assert answer["lead_id"].tolist() == direct["lead_id"].tolist()
+    assert answer["reason_1"].tolist() == direct["reason_1"].tolist()
+
+    # the CLI scores from the registry and records the model it used
+    leads.to_csv(tmp_path / "leads.csv", index=False)
+    events.to_csv(tmp_path / "events.csv", index=False)
+    res = CliRunner().invoke(
+        app,
+        [
+            "score",
+            "--model",
+            f"models:/{name}@champion",
+            "--leads",
+            str(tmp_path / "leads.csv"),
+            "--events",
+            str(tmp_path / "events.csv"),
+            "--as-of",
+            str(as_of),
+            "--out",
+            str(tmp_path / "s.parquet"),
+            "--tracking-uri",
+            server,
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    s = pd.read_parquet(tmp_path / "s.parquet")
+    assert (s["model_name"] == name).all()
+    assert (s["model_version"] == "1").all()
+    np.testing.assert_array_equal(s["p_convert"].to_numpy(), direct["p_convert"].to_numpy())
+
+
+def test_tracking_uri_resolution(monkeypatch, tmp_path):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert resolve_tracking_uri() == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://x:5000")
+    assert resolve_tracking_uri() == "http://x:5000"
+    assert resolve_tracking_uri("file:///y") == "file:///y"
+
+
+def test_account_rollup_and_capacity_threshold():
+    scores = pd.DataFrame(
+        {
+            "lead_id": ["a", "b", "c", "d", "e"],
+            "as_of": pd.to_datetime(
+                ["2024-01-01", "2024-01-01", "2024-01-08", "2024-01-08", "2024-01-08"], utc=True
+            ),
+            "p_convert": [0.5, 0.2, 0.1, 0.4, 0.05],
+            "band": ["hot", "warm", "cold", "hot", "cold"],
+        }
+    )
+    leads = pd.DataFrame({"lead_id": list("abcde"), "account_id": ["x", "x", "y", None, "y"]})
+    acc = account_rollup(scores, leads).set_index("account_id")
+    assert acc.loc["x", "p_any_convert"] == pytest.approx(1 - 0.5 * 0.8)
+    assert acc.loc["x", "hot_leads"] == 1
+    assert acc.loc["x", "best_lead_id"] == "a"
+    assert acc.loc["y", "best_lead_id"] == "c"
+    assert acc.attrs["leads_without_account"] == 1
+    r = capacity_threshold(scores, capacity=1, per="week")
+    assert r["periods"] == 2
+    assert r["threshold"] == 0.4
+    assert r["leads_above_per_period"] == 1.0
+    assert r["expected_conversions_above_per_period"] == pytest.approx(0.45)
+    with pytest.raises(ConfigError, match="capacity must be positive"):
+        capacity_threshold(scores, capacity=0)
