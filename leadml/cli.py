@@ -419,6 +419,9 @@ def evaluate(
     max_age: Annotated[str | None, typer.Option(help="Only leads up to this age.")] = None,
     mapping: Annotated[Path | None, typer.Option(help="Column mapping YAML.")] = None,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 200,
+    mlflow: Annotated[bool, typer.Option(help="Log the evaluation to MLflow.")] = True,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "leadml",
 ) -> None:
     """Evaluate a saved model (LightGBM, logistic, rules) on labelled data; write a report."""
     from leadml.io import load_tables
@@ -443,6 +446,17 @@ def evaluate(
         print_comparison(rep, title="saved model on labelled data")
         paths = rep.write(out)
         console.print(f"report: {paths['html']}")
+        if mlflow:
+            from leadml.tracking import log_evaluation
+
+            info = log_evaluation(
+                rep,
+                model_ref=str(model),
+                tracking_uri=tracking_uri,
+                experiment=experiment,
+                params={"schedule": every, "start": start, "max_age": max_age},
+            )
+            console.print(f"MLflow run {info['run_id']} at {info['tracking_uri']}")
     except LeadmlError as exc:
         _fail(exc)
 

@@ -93,9 +93,18 @@ def test_train_score_evaluate_round_trip(tmp_path):
             str(tmp_path / "eval"),
             "--n-boot",
             "0",
+            "--tracking-uri",
+            f"sqlite:///{tmp_path / 'mlflow.db'}",
         ],
     )
     assert res.exit_code == 0, res.output
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["leadml"])
+    assert len(runs) == 2  # train and evaluate
+    assert set(runs["tags.leadml.job"].fillna("train")) == {"train", "evaluate"}
+    assert runs["metrics.lightgbm_auc"].notna().all()
     assert (tmp_path / "eval" / "metrics.csv").exists()
     res = runner.invoke(
         app,

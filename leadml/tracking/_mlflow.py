@@ -18,6 +18,7 @@ __all__ = [
     "CHAMPION",
     "PREVIOUS_CHAMPION",
     "load_registered",
+    "log_evaluation",
     "log_training",
     "promote",
     "resolve_tracking_uri",
@@ -221,6 +222,54 @@ def log_training(
             "model_uri": info.model_uri,
             "version": version,
         }
+
+
+def log_evaluation(
+    report: Any,
+    *,
+    model_ref: str,
+    tracking_uri: str | None = None,
+    experiment: str = "leadml",
+    params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Log an evaluation of a saved model on labelled data: metrics of every model, the report
+    and its plots, the model it evaluated (``model_ref``) and the evaluation window."""
+    import mlflow
+
+    import leadml
+
+    uri = resolve_tracking_uri(tracking_uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name="evaluate") as run:
+        flat: dict[str, Any] = {}
+        _flatten(
+            "",
+            {
+                "model": model_ref,
+                **(params or {}),
+                **{
+                    k: v
+                    for k, v in report.info.items()
+                    if k in ("rows", "conversions", "window", "horizon", "censored_rows_left_out")
+                },
+            },
+            flat,
+        )
+        mlflow.log_params({k: ("" if v is None else v) for k, v in flat.items()})
+        mlflow.log_metrics(
+            {
+                f"{m}_{k}": float(v)
+                for m, row in report.metrics.iterrows()
+                for k, v in row.items()
+                if pd.notna(v)
+            }
+        )
+        mlflow.set_tags({"leadml.version": leadml.__version__, "leadml.job": "evaluate"})
+        with tempfile.TemporaryDirectory() as tmp:
+            report.write(Path(tmp) / "report")
+            mlflow.log_artifacts(str(Path(tmp) / "report"), artifact_path="report")
+        return {"run_id": run.info.run_id, "tracking_uri": uri}
 
 
 def _client(tracking_uri: str | None) -> Any:
