@@ -571,6 +571,10 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     out: Annotated[Path, typer.Option(help="Where the model and report go.")] = Path("demo_output"),
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 200,
+    mlflow: Annotated[bool, typer.Option(help="Log, register and score through MLflow.")] = True,
+    tracking_uri: Annotated[
+        str | None, typer.Option(help="MLflow tracking URI (default: a SQLite file in OUT).")
+    ] = None,
 ) -> None:
     """The main job on an embedded synthetic CRM: training set, rules vs logistic vs LightGBM
     on the last window, the report, and a few scored leads."""
@@ -608,14 +612,28 @@ def demo(
         )
         model_dir = res.model.save(out / "model")
         paths = res.report.write(out / "report")
+        model = res.model
+        if mlflow:
+            from leadml.tracking import load_registered, log_training, promote
+
+            out.mkdir(parents=True, exist_ok=True)
+            uri = tracking_uri or f"sqlite:///{(out / 'mlflow.db').resolve()}"
+            with console.status("logging to MLflow, registering, promoting to champion..."):
+                info = log_training(res, tracking_uri=uri, register="leadml", rules_path=rules_path)
+                promote("leadml", info["version"], tracking_uri=uri)
+                model, _, _ = load_registered("models:/leadml@champion", tracking_uri=uri)
+            console.print(
+                f"MLflow: run {info['run_id']}, registered leadml version {info['version']} as "
+                f"champion ({uri}; open it with: mlflow ui --backend-store-uri {uri})"
+            )
         # score the leads that are open at the end of the data, as an application would
         now = crm.observed_until
         converted = set(crm.conversions["lead_id"])
         open_leads = crm.leads[~crm.leads["lead_id"].isin(converted)].tail(2000)
         their_events = crm.events[crm.events["lead_id"].isin(open_leads["lead_id"])]
-        scores = res.model.score(open_leads, their_events, as_of=now)
+        scores = model.score(open_leads, their_events, as_of=now, reasons=1)
         top = scores.sort_values("p_convert", ascending=False, kind="stable")
-        print_scores(top, n=8)
+        print_scores(top.drop(columns=["reason_neg_1", "scorecard_reasons"]), n=8)
         console.print(
             f"model: {model_dir}  report: {paths['html']}  (total {time.perf_counter() - t0:.0f} s)"
         )

@@ -24,6 +24,8 @@ def test_demo_prints_the_comparison_and_scores(tmp_path):
     ):
         assert text in res.output
     assert "scored leads" in res.output
+    assert "registered leadml version 1 as champion" in res.output
+    assert (tmp_path / "demo" / "mlflow.db").exists()
     assert (tmp_path / "demo" / "report" / "report.html").exists()
     assert (tmp_path / "demo" / "model" / "lightgbm_model.txt").exists()
 
