@@ -89,12 +89,15 @@ class Explainer:
         return out
 
     # ------------------------------------------------------------------ reasons
-    def reasons(self, X: pd.DataFrame, k: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def reasons(
+        self, X: pd.DataFrame, k: int = 3, *, structured: bool = True
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Top-``k`` reasons up and down per row of a feature frame.
 
         Returns ``(wide, long)``: ``wide`` has the text columns of :func:`reason_columns` (empty
         string when a lead has fewer reasons), one row per row of ``X`` in order; ``long`` has
-        :data:`REASON_COLUMNS`, one row per (lead, as_of, direction, rank).
+        :data:`REASON_COLUMNS`, one row per (lead, as_of, direction, rank) (empty with
+        ``structured=False``, which only builds the text columns).
         """
         if k < 1:
             raise ValueError(f"reasons: k must be at least 1, got {k}.")
@@ -139,6 +142,8 @@ class Explainer:
                         vals_out[s_pos] = v
                 col_name = f"reason_{rank + 1}" if direction == "up" else f"reason_neg_{rank + 1}"
                 wide[col_name][r_idx] = texts
+                if not structured:
+                    continue
                 c_sel = contrib[keep]
                 effect = p[r_idx] - self.model.calibrator.transform(margin[r_idx] - c_sel)
                 rows.append(

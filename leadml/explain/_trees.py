@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["TABLE_MAX_FEATURES", "TreeExplainer", "parse_trees"]
+__all__ = ["TABLE_MAX_FEATURES", "TreeExplainer", "feature_matrix", "parse_trees"]
 
 K_ZERO_THRESHOLD = 1e-35  # LightGBM's kZeroThreshold
 TABLE_MAX_FEATURES = 10  # leaves testing more features are computed per pattern (polynomial)
@@ -462,6 +462,27 @@ for _m in range(1, 65):
         _W[_m, _s] = math.factorial(_s) * math.factorial(_m - _s - 1) / math.factorial(_m)
 
 
+def feature_matrix(X: pd.DataFrame, names: list[str]) -> np.ndarray:
+    """Columns ``names`` of ``X`` as LightGBM reads a DataFrame: float64, categorical columns as
+    their codes, missing values (and code -1) as NaN."""
+    missing = [c for c in names if c not in X.columns]
+    if missing:
+        raise KeyError(f"feature columns missing: {missing[:5]}")
+    dtypes = X.dtypes
+    cats = [c for c in names if isinstance(dtypes[c], pd.CategoricalDtype)]
+    cat_set = set(cats)
+    nums = [c for c in names if c not in cat_set]
+    M = np.empty((len(X), len(names)))
+    pos = {c: i for i, c in enumerate(names)}
+    if nums:
+        M[:, [pos[c] for c in nums]] = X[nums].to_numpy(dtype=np.float64, na_value=np.nan)
+    for c in cats:
+        codes = X[c].cat.codes.to_numpy().astype(np.float64)
+        codes[codes < 0] = np.nan
+        M[:, pos[c]] = codes
+    return M
+
+
 class TreeExplainer:
     """Exact path-dependent SHAP values of a LightGBM booster (log-odds), equal to
     ``booster.predict(X, pred_contrib=True)`` and to ``shap.TreeExplainer``.
@@ -632,18 +653,7 @@ class TreeExplainer:
 
     def matrix(self, X: pd.DataFrame) -> np.ndarray:
         """The float64 matrix LightGBM predicts on (categories as codes, missing as NaN)."""
-        cols = []
-        for c in self.feature_names:
-            s = X[c]
-            if isinstance(s.dtype, pd.CategoricalDtype):
-                codes = s.cat.codes.to_numpy().astype(np.float64)
-                codes[codes < 0] = np.nan
-                cols.append(codes)
-            else:
-                cols.append(s.to_numpy(dtype=np.float64, na_value=np.nan))
-        if not cols:
-            return np.zeros((len(X), 0))
-        return np.ascontiguousarray(np.column_stack(cols))
+        return feature_matrix(X, self.feature_names)
 
     def shap_values(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """``(n_rows, n_features + 1)``: contributions in log-odds, the last column the base value.

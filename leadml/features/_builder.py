@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from leadml.exceptions import ConfigError, RowsExcludedWarning
+from leadml.features import _small
 from leadml.features._engines import run_sql
+from leadml.features._small import small_features
 from leadml.features._spec import FeatureSpec
 from leadml.features._sql import DAY_US, feature_sql, window_bounds, window_counts_sql
 from leadml.features._time import make_cutoffs, parse_duration, to_us
@@ -74,6 +76,10 @@ def _features(
         pos = pd.Index(data.leads["lead_id"]).get_indexer(out["lead_id"])
         age = pd.DataFrame({"lead_age_days": (as_of_us - created_us[pos]) / DAY_US})
         _check_decay_span(spec, out["lead_id"], as_of_us)
+        if len(out) <= _small.SMALL_CUTOFFS and len(data.events) <= _small.SMALL_EVENTS:
+            parts += [age, small_features(spec, data.leads, data.events, out)]
+            res = pd.concat(parts, axis=1)
+            return res[["lead_id", "as_of", *spec.feature_names_]]
         tables = {
             "lm_cut": pd.DataFrame(
                 {

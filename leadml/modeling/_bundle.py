@@ -16,6 +16,7 @@ import yaml
 
 from leadml.exceptions import ConfigError, DataContractError, NotFittedError
 from leadml.explain._explainer import Explainer
+from leadml.explain._trees import feature_matrix
 from leadml.features._builder import _features
 from leadml.features._spec import FeatureSpec
 from leadml.modeling._calibration import Calibrator, ScoreScale
@@ -106,6 +107,15 @@ class LeadScoringModel:
         self.linear_calibrator = linear_calibrator
         self.metadata = dict(metadata or {})
         self._explainer: Explainer | None = None
+        self._cat_levels = {
+            spec.profile_names_[c]: list(spec.levels_[c]) for c in spec.categorical_
+        }
+        pandas_cats = getattr(booster, "pandas_categorical", None) or []
+        if pandas_cats and [list(v) for v in pandas_cats] != list(self._cat_levels.values()):
+            raise ConfigError(
+                "LeadScoringModel: the booster's categorical levels differ from the feature "
+                "spec's; the model files do not belong together."
+            )
         names = list(booster.feature_name())
         if names != list(spec.feature_names_):
             raise ConfigError(
@@ -140,10 +150,24 @@ class LeadScoringModel:
                 f"features: {len(missing)} model feature column(s) missing, e.g. {missing[:5]}. "
                 "Fix: build features with this model's feature spec (model.spec)."
             )
-        return np.asarray(
-            self.booster.predict(X[self.feature_names], raw_score=True, validate_features=True),
-            dtype=float,
-        )
+        return np.asarray(self.booster.predict(self.matrix(X), raw_score=True), dtype=float)
+
+    def matrix(self, X: pd.DataFrame) -> np.ndarray:
+        """The float64 matrix the booster sees: columns in the booster's order, categories as the
+        codes of the fitted levels (checked), missing as NaN.
+
+        This replaces LightGBM's own pandas conversion (same values, checked in the tests): the
+        columns are taken by name, so a reordered or renamed frame cannot scramble features, and a
+        categorical column whose levels differ from the training levels is an error.
+        """
+        for c, levels in self._cat_levels.items():
+            dtype = X[c].dtype
+            if not isinstance(dtype, pd.CategoricalDtype) or list(dtype.categories) != levels:
+                raise DataContractError(
+                    f"features.{c}: expected a categorical column with the {len(levels)} training "
+                    "levels. Fix: build features with this model's feature spec (model.spec)."
+                )
+        return feature_matrix(X, self.feature_names)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of conversion within the horizon, per row of a feature frame."""
@@ -289,7 +313,7 @@ class LeadScoringModel:
             }
         )
         if reasons:
-            wide, _ = self.explainer.reasons(feats, k=reasons)
+            wide, _ = self.explainer.reasons(feats, k=reasons, structured=False)
             out = pd.concat([out, wide], axis=1)
             out["scorecard_reasons"] = self.scorecard.reasons_text(pts)
         if len(out) != len(feats):

@@ -21,6 +21,55 @@ from leadml.schema._contract import LeadData
 
 __all__ = ["input_columns", "scorecard_inputs"]
 
+SMALL_CUTOFFS = 64  # a few cut-offs (single leads): NumPy instead of DuckDB, same definitions
+SMALL_EVENTS = 200_000
+
+
+def _small_inputs(
+    beh: list[ActivityRule | InactivityRule], data: LeadData, out: pd.DataFrame, pos: np.ndarray
+) -> dict[str, np.ndarray]:
+    ev_lead = data.events["lead_id"].to_numpy(dtype=object)
+    ts = to_us(data.events["timestamp"]) if len(data.events) else np.zeros(0, np.int64)
+    et = data.events["event_type"].astype(object).to_numpy()
+    det = data.events["detail"].astype(object).to_numpy()
+    as_of_us = to_us(out["as_of"])
+    created_us = to_us(data.leads["created_at"])[pos]
+    res = {r.name: np.zeros(len(out)) for r in beh}
+    for i, (lead, t) in enumerate(
+        zip(out["lead_id"].to_numpy(dtype=object), as_of_us, strict=True)
+    ):
+        m = (ev_lead == lead) & (ts < t)
+        age = (t - ts[m]).astype(np.float64)
+        e_t, e_d = et[m], det[m]
+        for r in beh:
+            if isinstance(r, ActivityRule):
+                hit = np.ones(len(age), bool) if r.events == ["*"] else np.isin(e_t, r.events)
+                if r.details is not None:
+                    hit &= np.isin(e_d, r.details)
+                if r.window_days is not None:
+                    hit &= (t - ts[m]) <= round(r.window_days * DAY_US)
+                if r.once:
+                    res[r.name][i] = 1.0 if hit.any() else 0.0
+                elif r.decay is None:
+                    res[r.name][i] = float(hit.sum())
+                elif r.decay.kind == "half_life":
+                    res[r.name][i] = float(
+                        np.sum(np.power(0.5, age[hit] / (r.decay.days * DAY_US)))
+                    )
+                else:
+                    res[r.name][i] = float(
+                        np.sum(np.maximum(0.0, 1.0 - age[hit] / (r.decay.days * DAY_US)))
+                    )
+            else:
+                hit = (
+                    np.ones(len(age), bool) if r.events in (None, ["*"]) else np.isin(e_t, r.events)
+                )
+                last = ts[m][hit].max() if hit.any() else created_us[i]
+                days = (t - max(int(last), int(created_us[i]))) / DAY_US
+                cap = r.horizon_days
+                res[r.name][i] = min(days, cap) if cap > 0 else days
+    return res
+
 
 def input_columns(config: ScorecardConfig) -> list[str]:
     """Columns a scorecard needs in ``X``: profile fields, then one per activity/inactivity rule."""
@@ -130,7 +179,9 @@ def scorecard_inputs(config: ScorecardConfig, data: LeadData, cut: pd.DataFrame)
             "or change the rules' 'field'."
         )
     beh = [r for _, r in config.rules if not isinstance(r, ProfileRule)]
-    if beh:
+    if beh and len(out) <= SMALL_CUTOFFS and len(data.events) <= SMALL_EVENTS:
+        cols.update(_small_inputs(beh, data, out, pos))
+    elif beh:
         as_of_us = to_us(out["as_of"])
         tables = {
             "lm_cut": pd.DataFrame(

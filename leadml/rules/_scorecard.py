@@ -55,6 +55,8 @@ def _bin_points(values: np.ndarray, bins: list[Bin]) -> np.ndarray:
 
 
 def _numeric(col: pd.Series) -> np.ndarray:
+    if pd.api.types.is_float_dtype(col.dtype) and not isinstance(col.dtype, pd.CategoricalDtype):
+        return col.to_numpy(dtype=float, na_value=np.nan)
     return pd.to_numeric(col.astype("object"), errors="coerce").to_numpy(
         dtype=float, na_value=np.nan
     )
@@ -66,7 +68,9 @@ def _norm(v: object) -> str:
     return str(v).strip().lower()
 
 
-def _profile_points(rule: ProfileRule, col: pd.Series) -> np.ndarray:
+def _profile_points(
+    rule: ProfileRule, col: pd.Series, cache: dict[str, pd.Series] | None = None
+) -> np.ndarray:
     miss = col.isna().to_numpy()
     if rule.missing is not None:
         assert rule.points is not None
@@ -75,7 +79,12 @@ def _profile_points(rule: ProfileRule, col: pd.Series) -> np.ndarray:
     if rule.bins is not None:
         return _bin_points(_numeric(col), rule.bins)
     assert rule.points is not None
-    text = col.astype("object").map(lambda v: None if pd.isna(v) else _norm(v))
+    if cache is not None and rule.field in cache:
+        text = cache[rule.field]
+    else:
+        text = col.astype("object").map(lambda v: None if pd.isna(v) else _norm(v))
+        if cache is not None:
+            cache[rule.field] = text
     if rule.equals is not None:
         hit = (text == _norm(rule.equals)).to_numpy(dtype=bool)
     elif rule.in_ is not None:
@@ -225,21 +234,24 @@ class PointsScorecard(ClassifierMixin, BaseEstimator):
         cfg = self._config()
         df = self._frame(X)
         cols: dict[str, np.ndarray] = {}
+        texts: dict[str, pd.Series] = {}
         for _group, r in cfg.rules:
             if isinstance(r, ProfileRule):
-                cols[r.name] = _profile_points(r, df[r.field])
+                cols[r.name] = _profile_points(r, df[r.field], texts)
             elif isinstance(r, ActivityRule):
                 cols[r.name] = _activity_points(r, _numeric(df[r.name]))
             else:
                 cols[r.name] = _bin_points(_numeric(df[r.name]), r.inactivity)
-        out = pd.DataFrame(cols, index=df.index)
-        fit = out[[r.name for r in cfg.fit_rules_]].sum(axis=1).to_numpy()
-        eng = out[[r.name for r in cfg.engagement_rules_]].sum(axis=1).to_numpy()
-        out["fit_points"] = cfg.fit.bounds.apply(fit)
-        out["engagement_points"] = cfg.engagement.bounds.apply(eng)
-        total = out["fit_points"] + out["engagement_points"]
-        out["total_points"] = total if cfg.total_cap is None else cfg.total_cap.apply(total)
-        return out.astype("float64")
+        n = len(df)
+        fit = sum((cols[r.name] for r in cfg.fit_rules_), np.zeros(n))
+        eng = sum((cols[r.name] for r in cfg.engagement_rules_), np.zeros(n))
+        cols["fit_points"] = cfg.fit.bounds.apply(fit)
+        cols["engagement_points"] = cfg.engagement.bounds.apply(eng)
+        total = cols["fit_points"] + cols["engagement_points"]
+        cols["total_points"] = total if cfg.total_cap is None else cfg.total_cap.apply(total)
+        return pd.DataFrame(
+            {k: np.asarray(v, dtype=np.float64) for k, v in cols.items()}, index=df.index
+        )
 
     def grades(self, X: Any, points: pd.DataFrame | None = None) -> pd.DataFrame:
         """``fit_grade`` (letter), ``engagement_grade`` (digit), ``grade`` (e.g. ``A1``), ``band``

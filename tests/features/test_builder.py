@@ -314,3 +314,47 @@ def test_data_at_or_after_as_of_never_changes_features(world):
     )
     data = validate_lead_data(leads2, events2, conv)
     pd.testing.assert_frame_equal(build_features(spec, data, cutoffs=cut), after)
+
+
+def test_numpy_engine_for_few_cutoffs_equals_duckdb(crm_small, monkeypatch):
+    """Single leads and small batches use NumPy; the values equal the DuckDB engine's."""
+    from leadml.features import _small
+    from leadml.rules import PointsScorecard, _inputs
+
+    spec = FeatureSpec()
+    ts = build_training_set(
+        crm_small.leads,
+        crm_small.events,
+        crm_small.conversions,
+        horizon="30d",
+        every="7d",
+        spec=spec,
+    )
+    rng = np.random.default_rng(0)
+    cut = ts[["lead_id", "as_of"]].sample(60, random_state=1).reset_index(drop=True)
+    cut["as_of"] = cut["as_of"] + pd.to_timedelta(rng.integers(0, 3 * 86400, 60), unit="s")
+    sc = PointsScorecard(rules="models/scorecard.yaml")
+    monkeypatch.setattr(_small, "SMALL_CUTOFFS", 0)
+    monkeypatch.setattr(_inputs, "SMALL_CUTOFFS", 0)
+    sql = build_features(spec, crm_small.leads, crm_small.events, cut)
+    sql_rules = sc.build_inputs(crm_small.leads, crm_small.events, cut)
+    monkeypatch.setattr(_small, "SMALL_CUTOFFS", 1000)
+    monkeypatch.setattr(_inputs, "SMALL_CUTOFFS", 1000)
+    fast = build_features(spec, crm_small.leads, crm_small.events, cut)
+    fast_rules = sc.build_inputs(crm_small.leads, crm_small.events, cut)
+    for name in spec.feature_names_:
+        a, b = sql[name], fast[name]
+        if isinstance(a.dtype, pd.CategoricalDtype):
+            assert a.equals(b), name
+        elif spec.feature_meta_[name]["kind"] == "decay":
+            np.testing.assert_allclose(a, b, rtol=1e-12, err_msg=name)
+        else:
+            np.testing.assert_array_equal(a.to_numpy(float), b.to_numpy(float), err_msg=name)
+    for name in sc.input_columns():
+        a, b = sql_rules[name], fast_rules[name]
+        if pd.api.types.is_numeric_dtype(a.dtype):
+            np.testing.assert_allclose(
+                a.to_numpy(float), b.to_numpy(float), rtol=1e-12, err_msg=name
+            )
+        else:
+            assert a.astype(object).equals(b.astype(object)), name

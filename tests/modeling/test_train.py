@@ -311,3 +311,21 @@ def test_scoring_errors_are_clear(crm_small):
     with pytest.warns(UserWarning, match=r"events: dropped"):
         out = res.model.score(few, crm_small.events, as_of="2024-06-01", unknown_leads="drop")
     assert len(out) == 5
+
+
+@pytest.mark.slow
+def test_own_feature_matrix_equals_lightgbm_pandas_path(trained, score_case):
+    """predict_margin builds the matrix itself; LightGBM's DataFrame path gives the same margins."""
+    leads, events, as_of = score_case
+    feats, _ = trained.model.features(leads, events, as_of=as_of)
+    ours = trained.model.predict_margin(feats)
+    theirs = trained.model.booster.predict(
+        feats[trained.model.feature_names], raw_score=True, validate_features=True
+    )
+    np.testing.assert_array_equal(ours, theirs)
+    bad = feats.copy()
+    bad["industry"] = bad["industry"].cat.add_categories(["zzz"])
+    with pytest.raises(
+        DataContractError, match=r"features.industry: expected a categorical column"
+    ):
+        trained.model.predict_margin(bad)
