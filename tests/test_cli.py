@@ -55,10 +55,20 @@ def test_train_score_evaluate_round_trip(tmp_path):
             str(tmp_path / "model"),
             "--tracking-uri",
             f"sqlite:///{tmp_path / 'mlflow.db'}",
+            "--register",
+            "cli_model",
         ],
     )
     assert res.exit_code == 0, res.output
     assert "MLflow run" in res.output
+    assert "registered cli_model version 1 (alias challenger)" in res.output
+    uri = ["--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
+    promoted = runner.invoke(app, ["promote", "cli_model", "--version", "1", *uri])
+    assert promoted.exit_code == 0, promoted.output
+    assert "champion -> version 1" in promoted.output
+    rolled = runner.invoke(app, ["rollback", "cli_model", *uri])
+    assert rolled.exit_code == 2
+    assert "no 'previous_champion' alias" in rolled.output
     assert "lightgbm" in res.output
     assert "rules" in res.output
     assert "AUC 95% CI" in res.output
