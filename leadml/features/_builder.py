@@ -81,21 +81,7 @@ def _features(
             res = pd.concat(parts, axis=1)
             return res[["lead_id", "as_of", *spec.feature_names_]]
         tables = {
-            "lm_cut": pd.DataFrame(
-                {
-                    "row_id": np.arange(len(out), dtype="int64"),
-                    "lead_id": out["lead_id"],
-                    "as_of_us": as_of_us,
-                }
-            ),
-            "lm_events": pd.DataFrame(
-                {
-                    "lead_id": data.events["lead_id"].reset_index(drop=True),
-                    "ts_us": to_us(data.events["timestamp"]),
-                    "event_type": data.events["event_type"].reset_index(drop=True),
-                    "detail": data.events["detail"].reset_index(drop=True),
-                }
-            ),
+            **event_tables(data, out),
             "lm_leads": pd.DataFrame(
                 {
                     "lead_id": data.leads["lead_id"].to_numpy(),
@@ -270,20 +256,15 @@ def build_training_set(
     """
     h = parse_duration(horizon, name="horizon")
     data = _as_data(leads, events, conversions, unknown_leads)
-    end = data.observed_until if observed_until is None else pd.Timestamp(observed_until)
-    if end.tzinfo is None:
-        end = end.tz_localize("UTC")
-    if (cutoffs is None) == (every is None):
-        raise ConfigError(
-            "build_training_set: pass exactly one of cutoffs= (a table) and every= (a schedule)."
-        )
-    if every is not None:
-        cut = make_cutoffs(
-            data.leads, data.conversions, every=every, start=start, end=end, max_age=max_age
-        )
-    else:
-        assert cutoffs is not None
-        cut = _exclude_invalid(validate_cutoffs(cutoffs, data.leads), data)
+    cut, end = training_cutoffs(
+        data,
+        cutoffs=cutoffs,
+        every=every,
+        start=start,
+        max_age=max_age,
+        observed_until=observed_until,
+        caller="build_training_set",
+    )
     spec = spec if spec is not None else FeatureSpec()
     if not spec.fitted_:
         last = cut["as_of"].max()
@@ -294,6 +275,57 @@ def build_training_set(
     feats = _features(spec, data, cut, engine=engine)
     lab = label_rows(feats[["lead_id", "as_of"]], data.conversions, horizon=h, observed_until=end)
     return pd.concat([feats, lab], axis=1)
+
+
+def training_cutoffs(
+    data: LeadData,
+    *,
+    cutoffs: pd.DataFrame | None,
+    every: str | int | pd.Timedelta | None,
+    start: str | pd.Timestamp | None = None,
+    max_age: str | int | pd.Timedelta | None = None,
+    observed_until: str | pd.Timestamp | None = None,
+    caller: str = "build_training_set",
+) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """The training cut-offs (a schedule, or explicit ones minus non-training rows, reported) and
+    the end of the data used for censoring."""
+    end = data.observed_until if observed_until is None else pd.Timestamp(observed_until)
+    if end.tzinfo is None:
+        end = end.tz_localize("UTC")
+    if (cutoffs is None) == (every is None):
+        raise ConfigError(
+            f"{caller}: pass exactly one of cutoffs= (a table) and every= (a schedule)."
+        )
+    if every is not None:
+        cut = make_cutoffs(
+            data.leads, data.conversions, every=every, start=start, end=end, max_age=max_age
+        )
+    else:
+        assert cutoffs is not None
+        cut = _exclude_invalid(validate_cutoffs(cutoffs, data.leads), data)
+    return cut, end
+
+
+def event_tables(data: LeadData, cut: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """``lm_cut`` (``row_id, lead_id, as_of_us``) and ``lm_events`` (``lead_id, ts_us,
+    event_type, detail``): the hand-off of cut-offs and events to the SQL engines."""
+    return {
+        "lm_cut": pd.DataFrame(
+            {
+                "row_id": np.arange(len(cut), dtype="int64"),
+                "lead_id": cut["lead_id"].reset_index(drop=True),
+                "as_of_us": to_us(cut["as_of"]),
+            }
+        ),
+        "lm_events": pd.DataFrame(
+            {
+                "lead_id": data.events["lead_id"].reset_index(drop=True),
+                "ts_us": to_us(data.events["timestamp"]),
+                "event_type": data.events["event_type"].reset_index(drop=True),
+                "detail": data.events["detail"].reset_index(drop=True),
+            }
+        ),
+    }
 
 
 def _exclude_invalid(cut: pd.DataFrame, data: LeadData) -> pd.DataFrame:

@@ -23,10 +23,10 @@ from leadml.evaluation._split import (
     time_split,
 )
 from leadml.exceptions import ConfigError, DataContractError, RowsExcludedWarning
-from leadml.features._builder import _exclude_invalid, _features, label_rows
+from leadml.features._builder import _features, label_rows, training_cutoffs
 from leadml.features._flat import build_flat_training_set
 from leadml.features._spec import FeatureSpec
-from leadml.features._time import make_cutoffs, parse_duration
+from leadml.features._time import parse_duration
 from leadml.modeling._bundle import LeadScoringModel, library_versions
 from leadml.modeling._calibration import Method, ScoreScale, fit_calibrator
 from leadml.modeling._lgbm import FitInfo, train_booster
@@ -34,7 +34,7 @@ from leadml.modeling._linear import LogisticBaseline
 from leadml.rules._config import ScorecardConfig
 from leadml.rules._inputs import scorecard_inputs
 from leadml.rules._scorecard import PointsScorecard, load_rules
-from leadml.schema._contract import LeadData, UnknownLeads, validate_cutoffs, validate_lead_data
+from leadml.schema._contract import LeadData, UnknownLeads, validate_lead_data
 
 __all__ = ["DEFAULT_BANDS", "TrainResult", "evaluate_model", "train", "train_flat"]
 
@@ -128,10 +128,7 @@ def _predict_all(
 
 
 def _bands_for(
-    model: LeadScoringModel,
-    preds: dict[str, np.ndarray],
-    rules_x: pd.DataFrame,
-    cal_preds: dict[str, np.ndarray] | None = None,
+    model: LeadScoringModel, preds: dict[str, np.ndarray], rules_x: pd.DataFrame
 ) -> dict[str, np.ndarray]:
     """Band per row for each model: the scorecard's own bands (points); for the learned models,
     the same percentile bands as the deployed score."""
@@ -214,18 +211,15 @@ def train(
         if isinstance(leads, LeadData)
         else validate_lead_data(leads, events, conversions, unknown_leads=unknown_leads)
     )
-    end = data.observed_until if observed_until is None else pd.Timestamp(observed_until)
-    if end.tzinfo is None:
-        end = end.tz_localize("UTC")
-    if (cutoffs is None) == (every is None):
-        raise ConfigError("train: pass exactly one of cutoffs= (a table) and every= (a schedule).")
-    if every is not None:
-        cut = make_cutoffs(
-            data.leads, data.conversions, every=every, start=start, end=end, max_age=max_age
-        )
-    else:
-        assert cutoffs is not None
-        cut = _exclude_invalid(validate_cutoffs(cutoffs, data.leads), data)
+    cut, end = training_cutoffs(
+        data,
+        cutoffs=cutoffs,
+        every=every,
+        start=start,
+        max_age=max_age,
+        observed_until=observed_until,
+        caller="train",
+    )
     lab = label_rows(cut, data.conversions, horizon=h, observed_until=end)
     keep = ~lab["censored"].to_numpy()
     notes = []
@@ -431,18 +425,15 @@ def evaluate_model(
         if isinstance(leads, LeadData)
         else validate_lead_data(leads, events, conversions, unknown_leads=unknown_leads)
     )
-    end = data.observed_until if observed_until is None else pd.Timestamp(observed_until)
-    if end.tzinfo is None:
-        end = end.tz_localize("UTC")
-    if (cutoffs is None) == (every is None):
-        raise ConfigError("evaluate: pass exactly one of cutoffs= and every=.")
-    if every is not None:
-        cut = make_cutoffs(
-            data.leads, data.conversions, every=every, start=start, end=end, max_age=max_age
-        )
-    else:
-        assert cutoffs is not None
-        cut = _exclude_invalid(validate_cutoffs(cutoffs, data.leads), data)
+    cut, end = training_cutoffs(
+        data,
+        cutoffs=cutoffs,
+        every=every,
+        start=start,
+        max_age=max_age,
+        observed_until=observed_until,
+        caller="evaluate",
+    )
     lab = label_rows(cut, data.conversions, horizon=h, observed_until=end)
     keep = ~lab["censored"].to_numpy()
     rows = cut.loc[keep].reset_index(drop=True)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from leadml.exceptions import DataContractError
+from leadml.features._builder import event_tables
 from leadml.features._engines import run_sql
 from leadml.features._sql import DAY_US
 from leadml.features._time import to_us
@@ -183,23 +184,7 @@ def scorecard_inputs(config: ScorecardConfig, data: LeadData, cut: pd.DataFrame)
         cols.update(_small_inputs(beh, data, out, pos))
     elif beh:
         as_of_us = to_us(out["as_of"])
-        tables = {
-            "lm_cut": pd.DataFrame(
-                {
-                    "row_id": np.arange(len(out), dtype="int64"),
-                    "lead_id": out["lead_id"],
-                    "as_of_us": as_of_us,
-                }
-            ),
-            "lm_events": pd.DataFrame(
-                {
-                    "lead_id": data.events["lead_id"].reset_index(drop=True),
-                    "ts_us": to_us(data.events["timestamp"]),
-                    "event_type": data.events["event_type"].reset_index(drop=True),
-                    "detail": data.events["detail"].reset_index(drop=True),
-                }
-            ),
-        }
+        tables = event_tables(data, out)
         res = run_sql(_sql(config), tables)
         if len(res) != len(out):
             raise RuntimeError("leadml internal error: scorecard inputs lost rows.")
