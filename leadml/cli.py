@@ -646,6 +646,10 @@ DEMO_RULES = Path(__file__).resolve().parent / "rules" / "synthetic_crm.yaml"
 
 def main() -> None:
     """Entry point of the ``leadml`` console script."""
+    import os
+
+    # the command line prints its own progress: no MLflow download progress bars
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         app()
     except KeyboardInterrupt:

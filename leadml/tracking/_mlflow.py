@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -198,9 +199,12 @@ def log_training(
             example = _example(model)
             from leadml.tracking._pyfunc import score_records
 
-            signature = infer_signature(
-                example, score_records(model, example, {"reasons": 3}), params={"reasons": 3}
-            )
+            with warnings.catch_warnings():
+                # "score" is an integer column and never missing: MLflow's hint does not apply
+                warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+                signature = infer_signature(
+                    example, score_records(model, example, {"reasons": 3}), params={"reasons": 3}
+                )
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=str(MODEL_FILE),
