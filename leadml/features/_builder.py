@@ -10,10 +10,11 @@ import pandas as pd
 
 from leadml.exceptions import ConfigError, RowsExcludedWarning
 from leadml.features import _small
-from leadml.features._engines import run_sql
+from leadml.features._engines import run_plan
+from leadml.features._pivot import pivot_counts
 from leadml.features._small import small_features
 from leadml.features._spec import FeatureSpec
-from leadml.features._sql import DAY_US, feature_sql, window_bounds, window_counts_sql
+from leadml.features._sql import DAY_US, build_plan
 from leadml.features._time import make_cutoffs, parse_duration, to_us
 from leadml.schema._contract import (
     LeadData,
@@ -80,91 +81,58 @@ def _features(
             parts += [age, small_features(spec, data.leads, data.events, out)]
             res = pd.concat(parts, axis=1)
             return res[["lead_id", "as_of", *spec.feature_names_]]
-        tables = {
-            **event_tables(data, out),
-            "lm_leads": pd.DataFrame(
-                {
-                    "lead_id": data.leads["lead_id"].to_numpy(),
-                    "created_us": created_us,
-                    "account_id": (
-                        data.leads["account_id"]
-                        .astype("object")
-                        .where(data.leads["account_id"].notna(), None)
-                        .map(lambda v: None if v is None else str(v))
-                        if "account_id" in data.leads.columns
-                        else pd.Series([None] * len(data.leads), dtype=object)
-                    ).to_numpy(),
-                }
-            ),
-            "lm_types": pd.DataFrame(
-                {
-                    "event_type": pd.Series(spec.event_types_, dtype=object),
-                    "type_id": np.arange(len(spec.event_types_), dtype="int32"),
-                }
-            ),
-            "lm_pairs": pd.DataFrame(
-                {
-                    "event_type": pd.Series([t for t, _ in spec.details_], dtype=object),
-                    "detail": pd.Series([d for _, d in spec.details_], dtype=object),
-                    "pair_id": np.arange(len(spec.details_), dtype="int32"),
-                }
-            ),
-        }
-        feats = run_sql(feature_sql(spec), tables, engine=engine)
-        if len(feats) != len(out) or not np.array_equal(
-            feats["row_id"].to_numpy(), np.arange(len(out))
-        ):
-            raise RuntimeError(
-                "leadml internal error: the feature query did not return one row per cut-off."
-            )
-        counts = _pivot_counts(
-            spec, run_sql(window_counts_sql(spec), tables, engine=engine), len(out)
+        frames = run_plan(
+            build_plan(spec), _plan_tables(spec, data, out, created_us), engine=engine
         )
-        beh = [n for n in spec.feature_names_ if n in feats.columns]
-        parts += [age, feats[beh].reset_index(drop=True).astype("float64"), counts]
+        parts.append(age)
+        if "features" in frames:
+            feats = frames["features"]
+            if len(feats) != len(out) or not np.array_equal(
+                feats["row_id"].to_numpy(), np.arange(len(out))
+            ):
+                raise RuntimeError(
+                    "leadml internal error: the feature query did not return one row per cut-off."
+                )
+            beh = [n for n in spec.feature_names_ if n in feats.columns]
+            parts.append(feats[beh].reset_index(drop=True).astype("float64"))
+        parts.append(pivot_counts(spec, frames.get("counts"), len(out)))
     res = pd.concat(parts, axis=1)
     return res[["lead_id", "as_of", *spec.feature_names_]]
 
 
-def _pivot_counts(spec: FeatureSpec, long: pd.DataFrame, n_rows: int) -> pd.DataFrame:
-    """Windowed count and trend columns from the long counts of ``window_counts_sql``."""
-    bounds = window_bounds(spec)
-    row = long["row_id"].to_numpy(dtype=np.int64)
-    typ = long["type_id"].to_numpy(dtype=np.int64)
-    pair = long["pair_id"].to_numpy(dtype=np.int64)
-    wbin = long["wbin"].to_numpy(dtype=np.int64)
-    n = long["n"].to_numpy(dtype=np.float64)
-    type_id = {t: i for i, t in enumerate(spec.event_types_)}
-    pair_id = {p: i for i, p in enumerate(spec.details_)}
-    cache: dict[tuple[str, int], np.ndarray] = {}
-
-    def matrix(kind: str, upto: int) -> np.ndarray:
-        key = (kind, upto)
-        if key not in cache:
-            m = wbin <= bounds.index(upto)
-            if kind == "all":
-                cache[key] = np.bincount(row[m], weights=n[m], minlength=n_rows).reshape(n_rows, 1)
-            else:
-                col, width = (typ, len(type_id)) if kind == "type" else (pair, len(pair_id))
-                m &= col >= 0
-                flat = np.bincount(row[m] * width + col[m], weights=n[m], minlength=n_rows * width)
-                cache[key] = flat.reshape(n_rows, width)
-        return cache[key]
-
-    names = [k for k, v in spec.feature_meta_.items() if v["kind"] in ("count", "trend")]
-    out = np.empty((n_rows, len(names)), dtype=np.float64)
-    for j, name in enumerate(names):
-        meta = spec.feature_meta_[name]
-        w = meta["window"]
-        if meta["kind"] == "trend":
-            out[:, j] = 2 * matrix("all", w)[:, 0] - matrix("all", 2 * w)[:, 0]
-        elif meta["detail"] is not None:
-            out[:, j] = matrix("pair", w)[:, pair_id[(meta["event_type"], meta["detail"])]]
-        elif meta["event_type"] is not None:
-            out[:, j] = matrix("type", w)[:, type_id[meta["event_type"]]]
-        else:
-            out[:, j] = matrix("all", w)[:, 0]
-    return pd.DataFrame(out, columns=names, index=pd.RangeIndex(n_rows), copy=False)
+def _plan_tables(
+    spec: FeatureSpec, data: LeadData, out: pd.DataFrame, created_us: np.ndarray
+) -> dict[str, pd.DataFrame]:
+    """The input tables of :func:`leadml.features._sql.build_plan`."""
+    leads = data.leads
+    codes = np.full(len(leads), -1, dtype=np.int64)
+    if "account_id" in leads.columns:
+        codes = pd.factorize(leads["account_id"].astype("object"), use_na_sentinel=True)[0]
+    account_key = pd.arrays.IntegerArray(codes.astype("int32"), mask=codes < 0)
+    return {
+        **event_tables(data, out),
+        "lm_leads": pd.DataFrame(
+            {
+                "lead_id": leads["lead_id"].to_numpy(),
+                "lead_key": np.arange(len(leads), dtype="int32"),
+                "created_us": created_us,
+                "account_key": account_key,
+            }
+        ),
+        "lm_types": pd.DataFrame(
+            {
+                "event_type": pd.Series(spec.event_types_, dtype=object),
+                "type_id": np.arange(len(spec.event_types_), dtype="int32"),
+            }
+        ),
+        "lm_pairs": pd.DataFrame(
+            {
+                "event_type": pd.Series([t for t, _ in spec.details_], dtype=object),
+                "detail": pd.Series([d for _, d in spec.details_], dtype=object),
+                "pair_id": np.arange(len(spec.details_), dtype="int32"),
+            }
+        ),
+    }
 
 
 def _check_decay_span(spec: FeatureSpec, lead_ids: pd.Series, as_of_us: np.ndarray) -> None:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from leadml.exceptions import ConfigError
 
-__all__ = ["run_sql"]
+__all__ = ["run_plan", "run_sql"]
 
 
 def run_sql(
@@ -25,6 +25,29 @@ def run_sql(
     if engine == "duckdb":
         return _run_duckdb(sql, tables)
     raise ConfigError(f"unknown engine {engine!r}; use 'duckdb'.")
+
+
+def run_plan(
+    plan: dict[str, Any],
+    tables: dict[str, pd.DataFrame],
+    *,
+    engine: Literal["duckdb"] = "duckdb",
+) -> dict[str, pd.DataFrame]:
+    """Materialise ``plan["stages"]`` in order, then run each of ``plan["queries"]``.
+
+    One connection for the whole plan, so the stages are computed once.
+    """
+    if engine != "duckdb":
+        raise ConfigError(f"unknown engine {engine!r}; use 'duckdb'.")
+    con = _connect()
+    try:
+        for name, df in tables.items():
+            con.register(name, df)
+        for name, sql in plan["stages"]:
+            con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+        return {name: con.sql(sql).df() for name, sql in plan["queries"].items()}
+    finally:
+        con.close()
 
 
 _LOCAL = threading.local()

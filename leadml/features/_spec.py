@@ -15,9 +15,10 @@ import pandas as pd
 from leadml.exceptions import ConfigError, DataContractError, NotFittedError
 from leadml.schema._contract import examples
 
-__all__ = ["OTHER_LEVEL", "FeatureSpec"]
+__all__ = ["FAMILIES", "OTHER_LEVEL", "FeatureSpec"]
 
 OTHER_LEVEL = "__other__"
+FAMILIES = ("counts", "active_days", "trend", "recency", "counts_ever", "decay", "account")
 RESERVED = frozenset({"lead_id", "created_at", "account_id", "as_of", "label", "censored"})
 SPEC_VERSION = 1
 
@@ -62,6 +63,12 @@ class FeatureSpec:
         time map to ``"__other__"``.
     account_window : int
         Window in days of the account roll-ups (other leads of the same account).
+    families : sequence of str
+        Which event-feature families to build (default: all of :data:`FAMILIES`):
+        ``counts`` (events per type and per (type, detail) pair in each window), ``active_days``,
+        ``trend``, ``recency`` (days since the last event, overall and per type), ``counts_ever``,
+        ``decay`` and ``account`` (roll-ups over the other leads of the account). ``lead_age_days``
+        is always built when ``behaviour`` is true. Fewer families build faster.
 
     Attributes
     ----------
@@ -94,6 +101,7 @@ class FeatureSpec:
     max_levels: int = 50
     min_level_count: int = 10
     account_window: int = 30
+    families: Sequence[str] = FAMILIES
 
     categorical_: list[str] = field(default_factory=list, init=False, repr=False)
     numeric_: list[str] = field(default_factory=list, init=False, repr=False)
@@ -122,6 +130,15 @@ class FeatureSpec:
         if self.numeric is not None:
             self.numeric = list(self.numeric)
         self.exclude = list(self.exclude)
+        if isinstance(self.families, str):
+            self.families = (self.families,)
+        unknown = [f for f in self.families if f not in FAMILIES]
+        if unknown:
+            raise ConfigError(
+                f"FeatureSpec.families: unknown famil{'y' if len(unknown) == 1 else 'ies'} {unknown}; "
+                f"choose from {list(FAMILIES)}."
+            )
+        self.families = tuple(f for f in FAMILIES if f in self.families)  # canonical order
 
     # ------------------------------------------------------------------ derived settings
     @property
@@ -234,40 +251,53 @@ class FeatureSpec:
         for c in self.numeric_:
             add(_safe_name(c), {"kind": "profile", "column": c, "type": "numeric"})
         if self.behaviour:
+            fam = set(self.families)
             add("lead_age_days", {"kind": "lead_age"})
             for w in self.windows:
-                add(
-                    f"n_events_{w}d",
-                    {"kind": "count", "event_type": None, "detail": None, "window": w},
-                )
+                if "counts" in fam:
+                    add(
+                        f"n_events_{w}d",
+                        {"kind": "count", "event_type": None, "detail": None, "window": w},
+                    )
+                    for t in self.event_types_:
+                        add(
+                            f"n_{_slug(t)}_{w}d",
+                            {"kind": "count", "event_type": t, "detail": None, "window": w},
+                        )
+                    for t, d in self.details_:
+                        add(
+                            f"n_{_slug(t)}__{_slug(d)}_{w}d",
+                            {"kind": "count", "event_type": t, "detail": d, "window": w},
+                        )
+                if "active_days" in fam:
+                    add(f"active_days_{w}d", {"kind": "active_days", "window": w})
+            if "trend" in fam:
+                tw = self.trend_window
+                add(f"trend_events_{tw}d", {"kind": "trend", "window": tw})
+            if "recency" in fam:
+                add("days_since_last_event", {"kind": "recency", "event_type": None})
+                for t in self.event_types_:
+                    add(f"days_since_last_{_slug(t)}", {"kind": "recency", "event_type": t})
+            if "counts_ever" in fam:
                 for t in self.event_types_:
                     add(
-                        f"n_{_slug(t)}_{w}d",
-                        {"kind": "count", "event_type": t, "detail": None, "window": w},
+                        f"n_{_slug(t)}_ever",
+                        {"kind": "count_ever", "event_type": t, "detail": None},
                     )
                 for t, d in self.details_:
                     add(
-                        f"n_{_slug(t)}__{_slug(d)}_{w}d",
-                        {"kind": "count", "event_type": t, "detail": d, "window": w},
+                        f"n_{_slug(t)}__{_slug(d)}_ever",
+                        {"kind": "count_ever", "event_type": t, "detail": d},
                     )
-                add(f"active_days_{w}d", {"kind": "active_days", "window": w})
-            tw = self.trend_window
-            add(f"trend_events_{tw}d", {"kind": "trend", "window": tw})
-            add("days_since_last_event", {"kind": "recency", "event_type": None})
-            for t in self.event_types_:
-                add(f"days_since_last_{_slug(t)}", {"kind": "recency", "event_type": t})
-            for t in self.event_types_:
-                add(f"n_{_slug(t)}_ever", {"kind": "count_ever", "event_type": t, "detail": None})
-            for t, d in self.details_:
-                add(
-                    f"n_{_slug(t)}__{_slug(d)}_ever",
-                    {"kind": "count_ever", "event_type": t, "detail": d},
-                )
-            hl = self.half_life_days
-            add("decay_events", {"kind": "decay", "event_type": None, "half_life_days": hl})
-            for t in self.event_types_:
-                add(f"decay_{_slug(t)}", {"kind": "decay", "event_type": t, "half_life_days": hl})
-            if self.has_accounts_:
+            if "decay" in fam:
+                hl = self.half_life_days
+                add("decay_events", {"kind": "decay", "event_type": None, "half_life_days": hl})
+                for t in self.event_types_:
+                    add(
+                        f"decay_{_slug(t)}",
+                        {"kind": "decay", "event_type": t, "half_life_days": hl},
+                    )
+            if self.has_accounts_ and "account" in fam:
                 aw = self.account_window
                 add("account_other_leads", {"kind": "account_leads"})
                 add(f"account_active_leads_{aw}d", {"kind": "account_active", "window": aw})
@@ -338,6 +368,7 @@ class FeatureSpec:
                 "max_levels": self.max_levels,
                 "min_level_count": self.min_level_count,
                 "account_window": self.account_window,
+                "families": list(self.families),
             },
             "fitted": {
                 "categorical": self.categorical_,

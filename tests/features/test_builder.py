@@ -135,6 +135,38 @@ def test_tiny_features_equal_reference(tiny):
     assert got.loc[2, "account_active_leads_30d"] == 1.0
 
 
+@pytest.mark.parametrize(
+    "families",
+    [("counts",), ("recency",), ("active_days", "trend"), ("counts_ever", "decay"), ("account",)],
+)
+def test_feature_families_build_the_same_values_as_the_full_spec(crm_small, families):
+    data = validate_lead_data(crm_small.leads, crm_small.events, crm_small.conversions)
+    cut = crm_small.truth[["lead_id", "as_of"]].iloc[::40].reset_index(drop=True)
+    full = FeatureSpec(min_count=5).fit(data.leads, data.events)
+    part = FeatureSpec(min_count=5, families=families).fit(data.leads, data.events)
+    kinds = {
+        "counts": {"count"},
+        "recency": {"recency"},
+        "active_days": {"active_days"},
+        "trend": {"trend"},
+        "counts_ever": {"count_ever"},
+        "decay": {"decay"},
+        "account": {"account_leads", "account_active", "account_events"},
+    }
+    want_kinds = {"profile", "lead_age"}.union(*(kinds[f] for f in families))
+    assert {m["kind"] for m in part.feature_meta_.values()} == want_kinds
+    assert set(part.feature_names_) <= set(full.feature_names_)
+    got = build_features(part, data, cutoffs=cut)
+    ref = build_features(full, data, cutoffs=cut)
+    pd.testing.assert_frame_equal(got, ref[["lead_id", "as_of", *part.feature_names_]])
+    assert FeatureSpec.from_dict(part.to_dict()).feature_names_ == part.feature_names_
+
+
+def test_unknown_feature_family_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"families: unknown family \['clicks'\]"):
+        FeatureSpec(families=("counts", "clicks"))
+
+
 def test_invariant_to_row_and_column_order(crm_small):
     d = crm_small
     cut = d.truth[["lead_id", "as_of"]].iloc[::50].reset_index(drop=True)
