@@ -43,11 +43,38 @@ def build(
     drop_unknown_leads: Annotated[
         bool, typer.Option(help="Drop events/conversions of unknown leads (reported).")
     ] = False,
+    partitions: Annotated[
+        int | None,
+        typer.Option(
+            help="Build part by part (leads grouped by account) and stream to Parquet, for event "
+            "logs larger than memory; 0 = one part per ~4M events. --events may then be a folder "
+            "of Parquet files."
+        ),
+    ] = None,
+    max_age: Annotated[
+        str | None, typer.Option(help="With --every: only leads at most this old, e.g. 90d.")
+    ] = None,
 ) -> None:
     """Build a point-in-time training set: one row per (lead, cut-off) with features, label, censored."""
     from leadml.features import FeatureSpec, build_training_set
     from leadml.io import load_tables, write_table
 
+    if partitions is not None:
+        _build_parts(
+            leads,
+            out,
+            horizon,
+            events,
+            conversions,
+            cutoffs,
+            every,
+            mapping,
+            spec_out,
+            drop_unknown_leads,
+            partitions,
+            max_age,
+        )
+        return
     try:
         t0 = time.perf_counter()
         tables = load_tables(
@@ -62,6 +89,7 @@ def build(
                 horizon=horizon,
                 cutoffs=tables.get("cutoffs"),
                 every=every,
+                max_age=max_age,
                 spec=spec,
                 unknown_leads="drop" if drop_unknown_leads else "error",
             )
@@ -69,6 +97,72 @@ def build(
         if spec_out is not None:
             spec.to_json(spec_out)
         print_summary(ts, spec.feature_names_, time.perf_counter() - t0)
+        console.print(f"wrote {out}")
+    except LeadmlError as exc:
+        _fail(exc)
+
+
+def _build_parts(
+    leads: Path,
+    out: Path,
+    horizon: str,
+    events: Path | None,
+    conversions: Path | None,
+    cutoffs: Path | None,
+    every: str | None,
+    mapping: Path | None,
+    spec_out: Path | None,
+    drop_unknown_leads: bool,
+    partitions: int,
+    max_age: str | None,
+) -> None:
+    from rich.progress import Progress
+
+    from leadml.features import FeatureSpec, write_training_set
+    from leadml.schema import ColumnMapping
+
+    if events is None:
+        _fail(LeadmlError("build --partitions needs --events (partitioning splits the event log)."))
+    assert events is not None
+    try:
+        spec = FeatureSpec()
+        with Progress(console=console, transient=True) as bar:
+            tasks: dict[str, Any] = {}
+
+            def tick(step: str, done: int, total: int) -> None:
+                if step not in tasks:
+                    tasks[step] = bar.add_task(step, total=total)
+                bar.update(tasks[step], completed=done)
+
+            res = write_training_set(
+                out,
+                leads,
+                events,
+                conversions,
+                horizon=horizon,
+                cutoffs=cutoffs,
+                every=every,
+                max_age=max_age,
+                spec=spec,
+                unknown_leads="drop" if drop_unknown_leads else "error",
+                partitions=partitions or None,
+                mapping=ColumnMapping.from_yaml(mapping) if mapping is not None else None,
+                progress=tick,
+            )
+        if spec_out is not None:
+            spec.to_json(spec_out)
+        table = Table(title="training set (built in parts)", show_header=False)
+        table.add_row("rows (lead x cut-off)", f"{res.rows:,}")
+        table.add_row(
+            "parts",
+            f"{res.partitions} (rows per part {min(res.rows_per_part):,}..{max(res.rows_per_part):,})",
+        )
+        table.add_row("events", f"{res.events:,}")
+        table.add_row("censored rows (label window incomplete)", f"{res.censored:,}")
+        table.add_row("label rate (uncensored)", f"{res.label_rate:.2%}")
+        table.add_row("features", f"{len(res.feature_names)}")
+        table.add_row("time", f"{res.seconds:.1f} s")
+        console.print(table)
         console.print(f"wrote {out}")
     except LeadmlError as exc:
         _fail(exc)

@@ -177,6 +177,50 @@ def test_build_writes_training_set_with_mapping(tmp_path):
     assert (tmp_path / "spec.json").exists()
 
 
+def test_build_in_parts_from_a_folder_of_event_files_equals_one_pass(tmp_path):
+    crm = make_crm(600, days=150, seed=2)
+    crm.leads.to_csv(tmp_path / "leads.csv", index=False)
+    (tmp_path / "events").mkdir()
+    half = len(crm.events) // 2
+    crm.events.iloc[:half].to_parquet(tmp_path / "events" / "a.parquet")
+    crm.events.iloc[half:].to_parquet(tmp_path / "events" / "b.parquet")
+    crm.events.to_parquet(tmp_path / "events.parquet")
+    crm.conversions.to_csv(tmp_path / "conv.csv", index=False)
+    common = ["build", "--leads", str(tmp_path / "leads.csv"), "--conversions"]
+    common += [str(tmp_path / "conv.csv"), "--every", "7d", "--max-age", "60d"]
+    one = runner.invoke(
+        app,
+        [
+            *common,
+            "--events",
+            str(tmp_path / "events.parquet"),
+            "--out",
+            str(tmp_path / "a.parquet"),
+        ],
+    )
+    assert one.exit_code == 0, one.output
+    parts = runner.invoke(
+        app,
+        [
+            *common,
+            "--events",
+            str(tmp_path / "events"),
+            "--partitions",
+            "3",
+            "--out",
+            str(tmp_path / "b.parquet"),
+        ],
+    )
+    assert parts.exit_code == 0, parts.output
+    assert "built in parts" in parts.output
+    assert "3 (rows per part" in parts.output
+    key = ["as_of", "lead_id"]
+    a = pd.read_parquet(tmp_path / "a.parquet").sort_values(key).reset_index(drop=True)
+    b = pd.read_parquet(tmp_path / "b.parquet").sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+    assert (a["as_of"] - a["as_of"].min()).max() > pd.Timedelta(days=60)  # the schedule ran
+
+
 def test_build_reports_contract_errors_and_exits_nonzero(tmp_path):
     pd.DataFrame({"id": [1], "created": ["2024-01-01"]}).to_csv(tmp_path / "l.csv", index=False)
     res = runner.invoke(

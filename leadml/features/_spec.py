@@ -221,18 +221,45 @@ class FeatureSpec:
             self.event_types_, self.details_ = [], []
             return
         tc = events["event_type"].astype(str).value_counts()
-        tc = tc[tc >= self.min_count]
-        order = np.lexsort((tc.index.to_numpy().astype(str), -tc.to_numpy()))
-        self.event_types_ = sorted(tc.index[order][: self.max_event_types].astype(str).tolist())
+        pc = None
         if "detail" in events.columns:
             ed = events.loc[events["detail"].notna(), ["event_type", "detail"]].astype(str)
             pc = ed.value_counts()
+        self._fit_vocab_counts(tc, pc)
+
+    def _fit_vocab_counts(self, tc: pd.Series, pc: pd.Series | None) -> None:
+        """Vocabularies from event counts per type and per (type, detail) pair (2-level index)."""
+        tc = tc[tc >= self.min_count]
+        order = np.lexsort((tc.index.to_numpy().astype(str), -tc.to_numpy()))
+        self.event_types_ = sorted(tc.index[order][: self.max_event_types].astype(str).tolist())
+        if pc is not None and len(pc):
             pc = pc[pc >= self.min_count]
             keys = [(str(t), str(d)) for t, d in pc.index]
             order = np.lexsort((np.array([f"{t}\x00{d}" for t, d in keys]), -pc.to_numpy()))
             self.details_ = sorted(keys[i] for i in order[: self.max_details])
         else:
             self.details_ = []
+
+    def fit_counts(
+        self,
+        leads: pd.DataFrame,
+        type_counts: pd.Series,
+        detail_counts: pd.Series | None = None,
+    ) -> FeatureSpec:
+        """Like :meth:`fit`, from event counts instead of the events themselves (for event logs
+        too large to hold in memory): ``type_counts`` indexed by event type, ``detail_counts`` by
+        (event type, detail). Gives the same spec as ``fit(leads, events)`` with those counts."""
+        self._fit_profile(leads)
+        self.has_accounts_ = bool(
+            self.behaviour and "account_id" in leads.columns and leads["account_id"].notna().any()
+        )
+        if self.behaviour and len(type_counts):
+            self._fit_vocab_counts(type_counts, detail_counts)
+        else:
+            self.event_types_, self.details_ = [], []
+        self._build_names()
+        self.fitted_ = True
+        return self
 
     def _build_names(self) -> None:
         names: list[str] = []

@@ -1,0 +1,391 @@
+"""Training sets larger than memory: partition by account, build each part, stream to Parquet.
+
+Features of a lead need only its own events and those of the other leads of its account, so
+leads are split into parts by account (a lead without an account is its own group) and every
+part is built exactly as :func:`build_training_set` would build it, with one vocabulary fitted on
+the whole data. Memory is bounded by the largest part, not by the event log:
+
+1. the leads, conversions and cut-offs are read and validated whole (they are small);
+2. one streaming DuckDB pass over the events file checks for unknown leads and writes the
+   events of each part to its own Parquet file (DuckDB spills to disk past ``memory_limit``);
+3. each part's events are validated (the same checks as in memory) and counted per event type
+   and (type, detail) pair before the last cut-off: the vocabulary comes from those counts;
+4. each part's rows are built and appended to the output Parquet file, then freed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leadml.exceptions import ConfigError, DataContractError, RowsExcludedWarning
+from leadml.features._builder import Engine, _features, label_rows, training_cutoffs
+from leadml.features._spec import FeatureSpec
+from leadml.features._time import parse_duration
+from leadml.schema import ColumnMapping, read_table
+from leadml.schema._contract import (
+    EVENTS,
+    LeadData,
+    UnknownLeads,
+    _check_columns,
+    empty_events,
+    examples,
+    validate_conversions,
+    validate_events,
+    validate_leads,
+)
+
+__all__ = ["PartitionedBuild", "write_training_set"]
+
+EVENTS_PER_PART = 4_000_000
+
+
+@dataclass
+class PartitionedBuild:
+    """What :func:`write_training_set` wrote."""
+
+    path: Path
+    rows: int
+    partitions: int
+    events: int
+    leads: int
+    censored: int
+    positives: int
+    feature_names: list[str]
+    seconds: float
+    rows_per_part: list[int] = field(default_factory=list)
+
+    @property
+    def label_rate(self) -> float:
+        usable = self.rows - self.censored
+        return self.positives / usable if usable else float("nan")
+
+
+def _source_sql(src: str | Path | pd.DataFrame, con: Any, mapping: ColumnMapping) -> str:
+    """A SELECT over the events source with contract column names."""
+    if isinstance(src, pd.DataFrame):
+        con.register("lm_src_df", src)
+        rel = "lm_src_df"
+    else:
+        path = Path(src)
+        if not path.exists():
+            raise DataContractError(f"events: file not found: {path}. Fix: check the path.")
+        name = path.name.lower()
+        if path.is_dir():  # a dataset of Parquet files
+            files = sorted(path.glob("**/*.parquet"))
+            if not files:
+                raise DataContractError(
+                    f"events: the folder {path} holds no .parquet files. Fix: point at the "
+                    "Parquet file(s) of the event log."
+                )
+            name, path = "x.parquet", path / "**" / "*.parquet"
+        quoted = str(path).replace("'", "''")
+        if name.endswith((".parquet", ".pq")):
+            rel = f"read_parquet('{quoted}')"
+        elif name.endswith((".csv", ".csv.gz", ".tsv", ".txt")):
+            rel = f"read_csv('{quoted}', header = true)"
+        else:
+            raise DataContractError(
+                f"events: unsupported file type {path.suffix!r} for {path}. "
+                "Fix: use .csv or .parquet (or a folder of .parquet files)."
+            )
+    cols = [d[0] for d in con.sql(f"SELECT * FROM {rel} LIMIT 0").description]
+    head = mapping.apply("events", pd.DataFrame(columns=cols))
+    _check_columns(head, EVENTS)  # the same missing/misnamed-column error as in memory
+    renamed = dict(zip(head.columns, cols, strict=True))
+    keep = [c for c in ("lead_id", "timestamp", "event_type", "detail") if c in renamed]
+    select = ", ".join(f'"{renamed[c]}" AS {c}' for c in keep)
+    return f"SELECT {select} FROM {rel}"
+
+
+def _parts_of(leads: pd.DataFrame, n_parts: int) -> np.ndarray:
+    """Part of each lead: a stable hash of its account (or of its id when it has none)."""
+    if n_parts == 1:
+        return np.zeros(len(leads), dtype=np.int64)
+    key = leads["lead_id"].astype(str)
+    if "account_id" in leads.columns:
+        acc = leads["account_id"]
+        key = ("a:" + acc.astype(str)).where(acc.notna(), "l:" + key)
+    h = pd.util.hash_pandas_object(key.reset_index(drop=True), index=False).to_numpy()
+    return (h % np.uint64(n_parts)).astype(np.int64)
+
+
+def write_training_set(
+    out: str | Path,
+    leads: str | Path | pd.DataFrame,
+    events: str | Path | pd.DataFrame,
+    conversions: str | Path | pd.DataFrame | None = None,
+    *,
+    horizon: str | int | pd.Timedelta,
+    cutoffs: str | Path | pd.DataFrame | None = None,
+    every: str | int | pd.Timedelta | None = None,
+    spec: FeatureSpec | None = None,
+    start: str | pd.Timestamp | None = None,
+    max_age: str | int | pd.Timedelta | None = None,
+    observed_until: str | pd.Timestamp | None = None,
+    unknown_leads: UnknownLeads = "error",
+    partitions: int | None = None,
+    mapping: ColumnMapping | Mapping[str, Mapping[str, str]] | None = None,
+    memory_limit: str = "3GB",
+    work_dir: str | Path | None = None,
+    engine: Engine = "duckdb",
+    progress: Any = None,
+) -> PartitionedBuild:
+    """Build a training set part by part and write it to a Parquet file; for event logs that do
+    not fit in memory. Same rows, features and labels as :func:`build_training_set`.
+
+    Parameters
+    ----------
+    out : path
+        The Parquet file to write (written to a temporary name, then renamed).
+    leads, conversions, cutoffs : path or DataFrame
+        Held in memory (one row per lead / conversion / cut-off).
+    events : path or DataFrame
+        Parquet or CSV file, or a folder of Parquet files (never loaded whole), or a DataFrame.
+    partitions : int, optional
+        Number of parts; default: one per ~4M events. Leads of one account are always in the
+        same part, so account roll-ups are exact.
+    memory_limit : str
+        DuckDB's memory limit for the partitioning pass (it spills to ``work_dir`` beyond it).
+    work_dir : path, optional
+        Where the parts are written (default: a temporary directory next to ``out``); removed
+        at the end.
+    progress : callable, optional
+        Called as ``progress(step: str, done: int, total: int)``.
+
+    Returns
+    -------
+    PartitionedBuild
+        Rows written (the output is never shorter than the cut-offs without a warning saying
+        why), parts, label counts, feature names and time. Rows are grouped by part; within a
+        part they keep the order of the cut-offs (a schedule is sorted by ``(as_of, lead_id)``).
+    """
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t0 = time.perf_counter()
+    h = parse_duration(horizon, name="horizon")
+    m = mapping if isinstance(mapping, ColumnMapping) else ColumnMapping(dict(mapping or {}))
+    if partitions is not None and partitions < 1:
+        raise ConfigError(f"write_training_set: partitions must be >= 1, got {partitions}.")
+    out = Path(out)
+    if out.suffix.lower() != ".parquet":
+        raise ConfigError(f"write_training_set: {out} must be a .parquet file.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tick = progress or (lambda step, done, total: None)
+
+    lv = validate_leads(m.apply("leads", read_table(leads, table="leads")))
+    cv = (
+        validate_conversions(
+            m.apply("conversions", read_table(conversions, table="conversions")),
+            lv,
+            unknown_leads=unknown_leads,
+        )
+        if conversions is not None
+        else None
+    )
+    work = Path(tempfile.mkdtemp(prefix=".leadml-parts-", dir=work_dir or out.parent))
+    try:
+        con = duckdb.connect(
+            config={"memory_limit": memory_limit, "temp_directory": str(work / "spill")}
+        )
+        con.execute("SET enable_progress_bar = false")
+        src = _source_sql(events, con, m)
+        n_events = int(con.sql(f"SELECT COUNT(*) FROM ({src})").fetchall()[0][0])
+        n_parts = partitions or max(1, math.ceil(n_events / EVENTS_PER_PART))
+        part = _parts_of(lv, n_parts)
+        keys = pd.DataFrame({"lead_key": lv["lead_id"].astype(str).to_numpy(), "part": part})
+        con.register("lm_parts", keys)
+        joined = (
+            f"SELECT s.*, p.part FROM ({src}) s "
+            "LEFT JOIN lm_parts p ON CAST(s.lead_id AS VARCHAR) = p.lead_key"
+        )
+        unknown = con.sql(
+            f"SELECT COUNT(*), COUNT(DISTINCT lead_id) FROM ({joined}) WHERE part IS NULL"
+        ).fetchall()[0]
+        if unknown[0]:
+            ids = [
+                r[0]
+                for r in con.sql(
+                    f"SELECT DISTINCT lead_id FROM ({joined}) WHERE part IS NULL ORDER BY 1 LIMIT 5"
+                ).fetchall()
+            ]
+            if unknown_leads != "drop":
+                raise DataContractError(
+                    f"events.lead_id: {unknown[0]} row(s) refer to {unknown[1]} lead id(s) that are "
+                    f"not in the leads table: {examples(ids)}. Fix: add those leads, or pass "
+                    "unknown_leads='drop' (CLI: --drop-unknown-leads) to drop these rows with a "
+                    "report."
+                )
+            warnings.warn(
+                f"events: dropped {unknown[0]} row(s) for {unknown[1]} lead id(s) not in the leads "
+                f"table: {examples(ids)}.",
+                RowsExcludedWarning,
+                stacklevel=2,
+            )
+        tick("partitioning events", 0, 1)
+        con.execute(
+            f"COPY (SELECT * FROM ({joined}) WHERE part IS NOT NULL) TO '{work / 'events'}' "
+            "(FORMAT parquet, PARTITION_BY (part))"
+        )
+        con.close()
+        tick("partitioning events", 1, 1)
+
+        # pass 1: validate every part; latest event time
+        ev_max: list[pd.Timestamp] = []
+        for k in range(n_parts):
+            d = work / "events" / f"part={k}"
+            if d.exists():
+                raw = pd.read_parquet(d).drop(columns="part", errors="ignore")
+                ev = validate_events(raw, lv.loc[part == k], unknown_leads="error")
+                del raw
+            else:
+                ev = empty_events()
+                ev["lead_id"] = ev["lead_id"].astype(lv["lead_id"].dtype)
+            if "detail" not in ev.columns:
+                ev["detail"] = None
+            if len(ev):
+                ev_max.append(ev["timestamp"].max())
+            ev.to_parquet(work / f"valid_{k}.parquet")
+            tick("validating events", k + 1, n_parts)
+            shutil.rmtree(d, ignore_errors=True)
+        data = LeadData(
+            leads=lv,
+            events=empty_events(),
+            conversions=cv if cv is not None else _no_conversions(lv),
+        )
+        end = observed_until
+        if end is None:
+            end = max([data.observed_until, *ev_max])
+        cut_in = (
+            None if cutoffs is None else m.apply("cutoffs", read_table(cutoffs, table="cutoffs"))
+        )
+        cut, end_ts = training_cutoffs(
+            data,
+            cutoffs=cut_in,
+            every=every,
+            start=start,
+            max_age=max_age,
+            observed_until=end,
+            caller="write_training_set",
+        )
+        spec = spec if spec is not None else FeatureSpec()
+        if not spec.fitted_:  # pass 2: vocabulary from counts before the last cut-off
+            last = cut["as_of"].max()
+            tc: pd.Series | None = None
+            pc: pd.Series | None = None
+            for k in range(n_parts):
+                ev = pd.read_parquet(work / f"valid_{k}.parquet")
+                ev = ev.loc[ev["timestamp"] < last]
+                t = ev["event_type"].astype(str).value_counts()
+                tc = t if tc is None else tc.add(t, fill_value=0)
+                if "detail" in ev.columns:
+                    p = ev.loc[ev["detail"].notna(), ["event_type", "detail"]].astype(str)
+                    pv = p.value_counts()
+                    pc = pv if pc is None else pc.add(pv, fill_value=0)
+                tick("counting event types", k + 1, n_parts)
+            spec.fit_counts(
+                lv.loc[lv["created_at"] <= last],
+                (tc if tc is not None else pd.Series(dtype="int64")).astype("int64"),
+                None if pc is None else pc.astype("int64"),
+            )
+        # pass 3: build and append
+        cut_part = part[pd.Index(lv["lead_id"]).get_indexer(cut["lead_id"])]
+        tmp = out.with_name(f".{out.name}.tmp")
+        writer: pq.ParquetWriter | None = None
+        schema: pa.Schema | None = None
+        rows = censored = positives = 0
+        per_part: list[int] = []
+        try:
+            for k in range(n_parts):
+                ck = cut.loc[cut_part == k].reset_index(drop=True)
+                per_part.append(len(ck))
+                if len(ck) == 0:
+                    tick("building features", k + 1, n_parts)
+                    continue
+                mine = part == k
+                dk = LeadData(
+                    leads=lv.loc[mine].reset_index(drop=True),
+                    events=pd.read_parquet(work / f"valid_{k}.parquet"),
+                    conversions=data.conversions.loc[
+                        data.conversions["lead_id"].isin(lv.loc[mine, "lead_id"])
+                    ].reset_index(drop=True),
+                )
+                feats = _features(spec, dk, ck, engine=engine)
+                lab = label_rows(
+                    feats[["lead_id", "as_of"]], dk.conversions, horizon=h, observed_until=end_ts
+                )
+                ts = pd.concat([feats, lab], axis=1)
+                table = _to_arrow(ts)
+                if writer is None:
+                    schema = table.schema
+                    writer = pq.ParquetWriter(tmp, schema)
+                assert schema is not None
+                writer.write_table(table.cast(schema))
+                rows += len(ts)
+                censored += int(ts["censored"].sum())
+                positives += int((ts["label"] == 1).sum())
+                del feats, lab, ts, table, dk
+                tick("building features", k + 1, n_parts)
+            if writer is None:  # no rows at all: still write a file with the right columns
+                empty = _features(spec, data, cut.iloc[:0], engine=engine)
+                lab0 = label_rows(empty, data.conversions, horizon=h, observed_until=end_ts)
+                empty = pd.concat([empty, lab0], axis=1)
+                pq.write_table(_to_arrow(empty), tmp)
+            else:
+                writer.close()
+                writer = None
+            tmp.replace(out)
+        finally:
+            if writer is not None:
+                writer.close()
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        if rows != len(cut):
+            raise RuntimeError("leadml internal error: parts lost rows.")
+        return PartitionedBuild(
+            path=out,
+            rows=rows,
+            partitions=n_parts,
+            events=n_events,
+            leads=len(lv),
+            censored=censored,
+            positives=positives,
+            feature_names=list(spec.feature_names_),
+            seconds=time.perf_counter() - t0,
+            rows_per_part=per_part,
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _to_arrow(df: pd.DataFrame) -> Any:
+    import pyarrow as pa
+
+    with warnings.catch_warnings():
+        # pyarrow reads tz-aware columns through Series.values, which pandas 3 deprecates
+        warnings.filterwarnings("ignore", message=".*Series.values.*", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=".*Series.values.*", category=DeprecationWarning)
+        with contextlib.suppress(AttributeError):
+            warnings.filterwarnings("ignore", category=pd.errors.Pandas4Warning)  # type: ignore[attr-defined]
+        return pa.Table.from_pandas(df, preserve_index=False)
+
+
+def _no_conversions(lv: pd.DataFrame) -> pd.DataFrame:
+    from leadml.schema._contract import empty_conversions
+
+    cv = empty_conversions()
+    cv["lead_id"] = cv["lead_id"].astype(lv["lead_id"].dtype)
+    return cv
