@@ -25,9 +25,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 DAY_US = 86_400_000_000
-SIZES = {"1m": (17_000, 420), "10m": (130_000, 540), "100m": (1_000_000, 600)}
+SIZES = {"1m": (17_000, 420), "10m": (130_000, 540), "100m": (1_000_000, 800)}
+CHUNK_LEADS = 100_000  # sizes above one chunk are generated chunk by chunk (ids prefixed)
+
+
+def events_path(d: Path) -> Path:
+    """The events: one Parquet file, or a folder of them (the 100M-event size)."""
+    return d / "events" if (d / "events").is_dir() else d / "events.parquet"
 
 
 # ----------------------------------------------------------------------------- implementations
@@ -38,9 +45,26 @@ def run_leadml(d: Path) -> pd.DataFrame:
     return build_features(
         spec,
         pd.read_parquet(d / "leads.parquet"),
-        pd.read_parquet(d / "events.parquet"),
+        pd.read_parquet(events_path(d)),
         pd.read_parquet(d / "cut.parquet"),
     )
+
+
+def run_leadml_parts(d: Path, spec_file: str = "spec.json") -> Path:
+    """leadml's part-by-part build (``write_training_set``), streamed to Parquet; also labels."""
+    from leadml.features import FeatureSpec, write_training_set
+
+    out = d / f"out_leadml_parts_{spec_file.removesuffix('.json')}.parquet"
+    write_training_set(
+        out,
+        d / "leads.parquet",
+        events_path(d),
+        d / "conversions.parquet",
+        cutoffs=d / "cut.parquet",
+        horizon="30d",
+        spec=FeatureSpec.from_json(d / spec_file),
+    )
+    return out
 
 
 def run_leadml_shared(d: Path) -> pd.DataFrame:
@@ -52,7 +76,7 @@ def run_leadml_shared(d: Path) -> pd.DataFrame:
     return build_features(
         spec,
         pd.read_parquet(d / "leads.parquet"),
-        pd.read_parquet(d / "events.parquet"),
+        pd.read_parquet(events_path(d)),
         pd.read_parquet(d / "cut.parquet"),
     )
 
@@ -61,7 +85,8 @@ def run_pandas(d: Path) -> pd.DataFrame:
     from leadml.features import FeatureSpec
 
     spec = FeatureSpec.from_json(d / "spec.json")
-    leads, events, cut = (pd.read_parquet(d / f"{n}.parquet") for n in ("leads", "events", "cut"))
+    leads, cut = (pd.read_parquet(d / f"{n}.parquet") for n in ("leads", "cut"))
+    events = pd.read_parquet(events_path(d))
     return pandas_features(spec, leads, events, cut)
 
 
@@ -242,9 +267,9 @@ def handwritten_sql(types: list[str], windows: list[int]) -> str:
         f"date_diff('microsecond', MAX(e.timestamp) FILTER (WHERE e.event_type = '{t}'), c.as_of) / 86400000000.0 AS days_since_last_{t}"
         for t in types
     ]
-    return f"""SELECT c.row_id, {", ".join(cols)}, {", ".join(last)}
+    return f"""SELECT c.row_id, c.lead_id, c.as_of, {", ".join(cols)}, {", ".join(last)}
 FROM cut c LEFT JOIN events e ON e.lead_id = c.lead_id AND e.timestamp < c.as_of
-GROUP BY c.row_id, c.as_of ORDER BY c.row_id"""
+GROUP BY c.row_id, c.lead_id, c.as_of ORDER BY c.row_id"""
 
 
 def run_handwritten(d: Path) -> pd.DataFrame:
@@ -255,7 +280,9 @@ def run_handwritten(d: Path) -> pd.DataFrame:
     spec = FeatureSpec.from_json(d / "spec.json")
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
-    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{d / 'events.parquet'}')")
+    ev = events_path(d)
+    ev_glob = ev / "*.parquet" if ev.is_dir() else ev
+    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{ev_glob}')")
     con.execute(
         f"CREATE VIEW cut AS SELECT row_number() OVER () - 1 AS row_id, * FROM read_parquet('{d / 'cut.parquet'}')"
     )
@@ -267,6 +294,8 @@ def run_handwritten(d: Path) -> pd.DataFrame:
 RUNNERS = {
     "leadml": run_leadml,
     "leadml_shared": run_leadml_shared,
+    "leadml_parts": run_leadml_parts,
+    "leadml_parts_shared": lambda d: run_leadml_parts(d, "spec_shared.json"),
     "pandas": run_pandas,
     "handwritten": run_handwritten,
 }
@@ -276,10 +305,14 @@ SHARED = {"families": ("counts", "recency"), "max_details": 0}  # what the query
 def child(name: str, d: Path) -> None:
     t0 = time.perf_counter()
     df = RUNNERS[name](d)
-    secs = time.perf_counter() - t0
-    df.to_parquet(d / f"out_{name}.parquet")
+    secs = time.perf_counter() - t0  # a part-by-part build has already written its file
+    if isinstance(df, pd.DataFrame):
+        df.to_parquet(d / f"out_{name}.parquet")
+        rows = len(df)
+    else:
+        rows = pq.ParquetFile(df).metadata.num_rows
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB -> GiB
-    print(json.dumps({"seconds": secs, "peak_gib": peak, "rows": len(df)}))
+    print(json.dumps({"seconds": secs, "peak_gib": peak, "rows": rows}))
 
 
 def measure(name: str, d: Path) -> dict:
@@ -301,21 +334,130 @@ def prepare(size: str, d: Path, every: int, max_age: int) -> dict:
     from leadml.features import FeatureSpec, make_cutoffs
 
     n_leads, days = SIZES[size]
-    crm = make_crm(n_leads, days=days, seed=0)
-    cut = make_cutoffs(
-        crm.leads,
-        crm.conversions,
-        every=f"{every}d",
-        start=crm.start,
-        end=crm.observed_until,
-        max_age=f"{max_age}d",
-    )
-    crm.leads.to_parquet(d / "leads.parquet")
-    crm.events.to_parquet(d / "events.parquet")
+    if n_leads <= CHUNK_LEADS:
+        crm = make_crm(n_leads, days=days, seed=0)
+        leads, events, conv = crm.leads, crm.events, crm.conversions
+        start, end = crm.start, crm.observed_until
+        events.to_parquet(d / "events.parquet")
+        n_events = len(events)
+    else:  # chunk by chunk, so the generator itself fits in memory; ids prefixed per chunk
+        (d / "events").mkdir()
+        leads_l, conv_l, n_events = [], [], 0
+        for k in range(n_leads // CHUNK_LEADS):
+            crm = make_crm(CHUNK_LEADS, days=days, seed=k)
+            p = f"c{k}-"
+            crm.events.assign(lead_id=p + crm.events["lead_id"].astype(str)).to_parquet(
+                d / "events" / f"part-{k:02d}.parquet"
+            )
+            n_events += len(crm.events)
+            leads_l.append(
+                crm.leads.assign(
+                    lead_id=p + crm.leads["lead_id"].astype(str),
+                    account_id=p + crm.leads["account_id"].astype(str),
+                )
+            )
+            conv_l.append(
+                crm.conversions.assign(lead_id=p + crm.conversions["lead_id"].astype(str))
+            )
+            start, end = crm.start, crm.observed_until
+            print(f"  generated chunk {k}: {n_events:,} events so far", flush=True)
+            del crm
+        leads, conv = pd.concat(leads_l, ignore_index=True), pd.concat(conv_l, ignore_index=True)
+        events = None
+    cut = make_cutoffs(leads, conv, every=f"{every}d", start=start, end=end, max_age=f"{max_age}d")
+    leads.to_parquet(d / "leads.parquet")
+    conv.to_parquet(d / "conversions.parquet")
     cut.to_parquet(d / "cut.parquet")
-    FeatureSpec().fit(crm.leads, crm.events).to_json(d / "spec.json")
-    FeatureSpec(**SHARED).fit(crm.leads, crm.events).to_json(d / "spec_shared.json")
-    return {"leads": len(crm.leads), "events": len(crm.events), "cutoffs": len(cut)}
+    for name, kw in (("spec.json", {}), ("spec_shared.json", SHARED)):
+        spec = FeatureSpec(**kw)  # type: ignore[arg-type]
+        if events is not None:
+            spec.fit(leads, events)
+        else:
+            tc, pc = _vocab_counts(d / "events")
+            spec.fit_counts(leads, tc, pc)
+        spec.to_json(d / name)
+    return {"leads": len(leads), "events": n_events, "cutoffs": len(cut)}
+
+
+def _vocab_counts(folder: Path) -> tuple[pd.Series, pd.Series]:
+    import duckdb
+
+    src = f"read_parquet('{folder / '*.parquet'}')"
+    con = duckdb.connect()
+    t = con.sql(f"SELECT event_type, COUNT(*) AS n FROM {src} GROUP BY 1").df()
+    p = con.sql(
+        f"SELECT event_type, detail, COUNT(*) AS n FROM {src} WHERE detail IS NOT NULL GROUP BY 1, 2"
+    ).df()
+    return (
+        t.set_index("event_type")["n"],
+        p.set_index(["event_type", "detail"])["n"],
+    )
+
+
+def _report(size: str, d: Path, info: dict, a: argparse.Namespace) -> None:
+    print(
+        f"\n== {size}: {info['events']:,} events, {info['leads']:,} leads, "
+        f"{info['cutoffs']:,} cut-offs (every {a.every}d, max age {a.max_age}d)",
+        flush=True,
+    )
+    names = []
+    if info["events"] <= a.in_memory_max:
+        names += ["leadml", "leadml_shared"]
+    if a.parts or info["events"] > a.in_memory_max:
+        names += ["leadml_parts", "leadml_parts_shared"]
+    if info["events"] <= a.skip_pandas_above:
+        names.append("pandas")
+    names.append("handwritten")
+    res = {}
+    for k in names:
+        res[k] = v = measure(k, d)
+        print(
+            f"  {k:20s} "
+            + (
+                f"{v['seconds']:8.1f} s  peak {v['peak_gib']:.2f} GiB  rows {v['rows']:,}"
+                if "seconds" in v
+                else f"failed: {v['error']}"
+            ),
+            flush=True,
+        )
+    if "seconds" in res.get("pandas", {}) and "seconds" in res.get("leadml", {}):
+        ours = pd.read_parquet(d / "out_leadml.parquet")
+        theirs = pd.read_parquet(d / "out_pandas.parquet")
+        cols = list(theirs.columns)
+        x, y = ours[cols].to_numpy(float), theirs[cols].to_numpy(float)
+        diff = np.nanmax(np.abs(x - y) / np.maximum(1.0, np.abs(y)))
+        same_nan = bool((np.isnan(x) == np.isnan(y)).all())
+        print(
+            f"  pandas / leadml time: {res['pandas']['seconds'] / res['leadml']['seconds']:.2f}x   "
+            f"values: max rel diff {diff:.2e}, same missing: {same_nan} ({len(cols)} columns)"
+        )
+    if "seconds" not in res["handwritten"]:
+        return
+    keys = ["lead_id", "as_of"]
+    hw = pd.read_parquet(d / "out_handwritten.parquet")
+    cols = [c for c in hw.columns if c not in (*keys, "row_id")]
+    hw = hw.sort_values(keys).reset_index(drop=True)
+    files = {
+        "leadml": "out_leadml.parquet",
+        "leadml_shared": "out_leadml_shared.parquet",
+        "leadml_parts": "out_leadml_parts_spec.parquet",
+        "leadml_parts_shared": "out_leadml_parts_spec_shared.parquet",
+    }
+    for name, f in files.items():
+        if "seconds" not in res.get(name, {}):
+            continue
+        n_feat = len(pq.ParquetFile(d / f).schema_arrow.names)
+        got = pd.read_parquet(d / f, columns=[*keys, *cols]).sort_values(keys)
+        x, y = got[cols].to_numpy(float), hw[cols].to_numpy(float)
+        diff = np.nanmax(np.abs(x - y))
+        same_nan = bool((np.isnan(x) == np.isnan(y)).all())
+        same_keys = bool((got[keys].reset_index(drop=True) == hw[keys]).all().all())
+        print(
+            f"  {name} / hand-written time: "
+            f"{res[name]['seconds'] / res['handwritten']['seconds']:.2f}x "
+            f"(leadml writes {n_feat} columns, the query computes {len(cols)} features); "
+            f"shared values max abs diff {diff:.2e}, same missing: {same_nan}, same rows: {same_keys}"
+        )
 
 
 def main() -> None:
@@ -324,64 +466,27 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=7, help="cut-off spacing in days")
     ap.add_argument("--max-age", type=int, default=365, help="score leads up to this age (days)")
     ap.add_argument("--skip-pandas-above", type=int, default=20_000_000, help="events")
+    ap.add_argument(
+        "--in-memory-max", type=int, default=20_000_000, help="events; above: only parts"
+    )
+    ap.add_argument("--parts", action="store_true", help="also run the part-by-part build")
+    ap.add_argument("--keep", type=Path, help="generate into (or reuse) this folder")
     ap.add_argument("--child", nargs=2, metavar=("IMPL", "DIR"))
     a = ap.parse_args()
     if a.child:
         child(a.child[0], Path(a.child[1]))
         return
     for size in a.sizes:
+        if a.keep is not None:
+            d = a.keep / f"{size}_every{a.every}_age{a.max_age}"
+            if not (d / "info.json").exists():
+                d.mkdir(parents=True, exist_ok=True)
+                (d / "info.json").write_text(json.dumps(prepare(size, d, a.every, a.max_age)))
+            _report(size, d, json.loads((d / "info.json").read_text()), a)
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             d = Path(tmp)
-            info = prepare(size, d, a.every, a.max_age)
-            print(
-                f"\n== {size}: {info['events']:,} events, {info['leads']:,} leads, {info['cutoffs']:,} cut-offs (every {a.every}d, max age {a.max_age}d)"
-            )
-            res = {"leadml": measure("leadml", d), "leadml_shared": measure("leadml_shared", d)}
-            if info["events"] <= a.skip_pandas_above:
-                res["pandas"] = measure("pandas", d)
-            res["handwritten"] = measure("handwritten", d)
-            for k, v in res.items():
-                print(
-                    f"  {k:12s} "
-                    + (
-                        f"{v['seconds']:8.1f} s  peak {v['peak_gib']:.2f} GiB"
-                        if "seconds" in v
-                        else f"failed: {v['error']}"
-                    )
-                )
-            ours = pd.read_parquet(d / "out_leadml.parquet")
-            if "seconds" in res.get("pandas", {}):
-                theirs = pd.read_parquet(d / "out_pandas.parquet")
-                cols = list(theirs.columns)
-                diff = np.nanmax(
-                    np.abs(ours[cols].to_numpy(float) - theirs[cols].to_numpy(float))
-                    / np.maximum(1.0, np.abs(theirs[cols].to_numpy(float)))
-                )
-                same_nan = bool(
-                    (
-                        np.isnan(ours[cols].to_numpy(float))
-                        == np.isnan(theirs[cols].to_numpy(float))
-                    ).all()
-                )
-                print(
-                    f"  pandas / leadml time: {res['pandas']['seconds'] / res['leadml']['seconds']:.2f}x   values: max rel diff {diff:.2e}, same missing: {same_nan} ({len(cols)} columns)"
-                )
-            if "seconds" in res["handwritten"]:
-                hw = pd.read_parquet(d / "out_handwritten.parquet")
-                cols = list(hw.columns)
-                for name in ("leadml_shared", "leadml"):
-                    if "seconds" not in res[name]:
-                        continue
-                    got = pd.read_parquet(d / f"out_{name}.parquet")
-                    a, b = got[cols].to_numpy(float), hw[cols].to_numpy(float)
-                    diff = np.nanmax(np.abs(a - b))
-                    same_nan = bool((np.isnan(a) == np.isnan(b)).all())
-                    print(
-                        f"  {name} / hand-written time: "
-                        f"{res[name]['seconds'] / res['handwritten']['seconds']:.2f}x "
-                        f"(leadml computes {len(got.columns) - 2} features, the query {len(cols)}); "
-                        f"shared values max abs diff {diff:.2e}, same missing: {same_nan}"
-                    )
+            _report(size, d, prepare(size, d, a.every, a.max_age), a)
 
 
 if __name__ == "__main__":

@@ -67,8 +67,13 @@ def _features(
     spec: FeatureSpec, data: LeadData, cut: pd.DataFrame, *, engine: Engine
 ) -> pd.DataFrame:
     cut = cut.reset_index(drop=True)
-    out = pd.DataFrame({"lead_id": cut["lead_id"].to_numpy(), "as_of": cut["as_of"].to_numpy()})
-    out["as_of"] = out["as_of"].astype("datetime64[us, UTC]")
+    out = pd.DataFrame(
+        {
+            "lead_id": cut["lead_id"].to_numpy(),
+            # a Series, not .to_numpy(): that would make an object array of Timestamps
+            "as_of": cut["as_of"].astype("datetime64[us, UTC]"),
+        }
+    )
     prof = spec.profile_frame(data.leads, out["lead_id"])
     parts = [out, prof]
     if spec.behaviour:

@@ -361,14 +361,12 @@ class FeatureSpec:
             levels = self.levels_[c]
             index = {v: i for i, v in enumerate(levels)}
             other = index[OTHER_LEVEL]
-            # codes per lead (small table), then gathered per row
-            codes = np.array(
-                [
-                    -1 if _missing(v) else index.get(str(v), other)
-                    for v in leads[c].astype("object").to_numpy()
-                ],
-                dtype=np.int32,
-            )
+            # codes per lead (small table), then gathered per row; text as str(value)
+            vals = leads[c]
+            absent = vals.isna().to_numpy()
+            text = pd.Index(vals.astype("object").where(~absent, "").astype(str))
+            codes = pd.Index(levels).get_indexer(text)
+            codes = np.where(absent, -1, np.where(codes < 0, other, codes)).astype(np.int32)
             out[self.profile_names_[c]] = pd.Categorical.from_codes(
                 codes[pos], categories=pd.Index(levels)
             )

@@ -188,10 +188,23 @@ def validate_leads(leads: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def isin(values: pd.Series, reference: pd.Series) -> np.ndarray:
+    """``values.isin(reference)`` as a boolean array, hashed in Arrow (pandas' isin on Arrow
+    strings loops in Python)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        got = pc.is_in(pa.array(values), value_set=pa.array(pd.unique(reference)))
+        return np.asarray(got.to_numpy(zero_copy_only=False), dtype=bool)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return values.isin(reference).to_numpy(dtype=bool)
+
+
 def _unknown(
     df: pd.DataFrame, leads: pd.DataFrame, table: str, unknown_leads: UnknownLeads
 ) -> pd.DataFrame:
-    known = df["lead_id"].isin(leads["lead_id"])
+    known = pd.Series(isin(df["lead_id"], leads["lead_id"]), index=df.index)
     if bool(known.all()):
         return df
     bad_ids = df.loc[~known, "lead_id"]
