@@ -302,13 +302,15 @@ def event_tables(data: LeadData, cut: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def _exclude_invalid(cut: pd.DataFrame, data: LeadData) -> pd.DataFrame:
-    created = cut["lead_id"].map(data.leads.set_index("lead_id")["created_at"])
-    not_yet = (created > cut["as_of"]).to_numpy()
+    as_of = to_us(cut["as_of"])
+    pos = pd.Index(data.leads["lead_id"]).get_indexer(cut["lead_id"])  # validated: all known
+    not_yet = to_us(data.leads["created_at"])[pos] > as_of
+    done = np.zeros(len(cut), dtype=bool)
     if len(data.conversions):
-        conv = cut["lead_id"].map(data.conversions.set_index("lead_id")["converted_at"])
-        done = (conv <= cut["as_of"]).fillna(False).to_numpy(dtype=bool)
-    else:
-        done = np.zeros(len(cut), dtype=bool)
+        cpos = pd.Index(data.conversions["lead_id"]).get_indexer(cut["lead_id"])
+        conv_us = to_us(data.conversions["converted_at"])
+        has = cpos >= 0
+        done[has] = conv_us[cpos[has]] <= as_of[has]
     drop = not_yet | done
     if drop.any():
         warnings.warn(

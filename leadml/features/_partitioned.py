@@ -209,59 +209,46 @@ def write_training_set(
         part = _parts_of(lv, n_parts)
         keys = pd.DataFrame({"lead_key": lv["lead_id"].astype(str).to_numpy(), "part": part})
         con.register("lm_parts", keys)
-        joined = (
-            f"SELECT s.*, p.part FROM ({src}) s "
-            "LEFT JOIN lm_parts p ON CAST(s.lead_id AS VARCHAR) = p.lead_key"
-        )
-        unknown = con.sql(
-            f"SELECT COUNT(*), COUNT(DISTINCT lead_id) FROM ({joined}) WHERE part IS NULL"
-        ).fetchall()[0]
-        if unknown[0]:
-            ids = [
-                r[0]
-                for r in con.sql(
-                    f"SELECT DISTINCT lead_id FROM ({joined}) WHERE part IS NULL ORDER BY 1 LIMIT 5"
-                ).fetchall()
-            ]
-            if unknown_leads != "drop":
-                raise DataContractError(
-                    f"events.lead_id: {unknown[0]} row(s) refer to {unknown[1]} lead id(s) that are "
-                    f"not in the leads table: {examples(ids)}. Fix: add those leads, or pass "
-                    "unknown_leads='drop' (CLI: --drop-unknown-leads) to drop these rows with a "
-                    "report."
-                )
-            warnings.warn(
-                f"events: dropped {unknown[0]} row(s) for {unknown[1]} lead id(s) not in the leads "
-                f"table: {examples(ids)}.",
-                RowsExcludedWarning,
-                stacklevel=2,
-            )
         tick("partitioning events", 0, 1)
-        con.execute(
-            f"COPY (SELECT * FROM ({joined}) WHERE part IS NOT NULL) TO '{work / 'events'}' "
-            "(FORMAT parquet, PARTITION_BY (part), COMPRESSION uncompressed)"
+        con.execute(  # one streaming pass; events of unknown leads go to part -1
+            f"COPY (SELECT s.*, COALESCE(p.part, -1) AS part FROM ({src}) s "
+            "LEFT JOIN lm_parts p ON CAST(s.lead_id AS VARCHAR) = p.lead_key) "
+            f"TO '{work / 'events'}' (FORMAT parquet, PARTITION_BY (part), COMPRESSION uncompressed)"
         )
-        con.close()
         tick("partitioning events", 1, 1)
+        _unknown_events(work / "events" / "part=-1", unknown_leads)
+        ts_type = str(con.sql(f"SELECT timestamp FROM ({src}) LIMIT 0").types[0]).upper()
+        native = ts_type.startswith("TIMESTAMP")
+        parts_glob = str(work / "events" / "part=*" / "*.parquet").replace("'", "''")
+        ev_end: pd.Timestamp | None = None
+        if observed_until is None and native:  # latest event, read from the parts
+            got = con.sql(  # epoch microseconds: naive timestamps are UTC, as in the contract
+                f"SELECT epoch_us(MAX(timestamp)) FROM read_parquet('{parts_glob}')"
+            ).fetchall()
+            if got[0][0] is not None:
+                ev_end = pd.Timestamp(int(got[0][0]), unit="us", tz="UTC")
+        con.close()
 
-        # pass 1: validate every part; latest event time
-        ev_max: list[pd.Timestamp] = []
-        for k in range(n_parts):
+        def part_events(k: int) -> pd.DataFrame:
+            """Part ``k``'s events, validated like an in-memory events table."""
             d = work / "events" / f"part={k}"
             if d.exists():
                 raw = pd.read_parquet(d).drop(columns="part", errors="ignore")
                 ev = validate_events(raw, lv.loc[part == k], unknown_leads="error")
-                del raw
             else:
                 ev = empty_events()
                 ev["lead_id"] = ev["lead_id"].astype(lv["lead_id"].dtype)
             if "detail" not in ev.columns:
                 ev["detail"] = None
-            if len(ev):
-                ev_max.append(ev["timestamp"].max())
-            ev.to_parquet(work / f"valid_{k}.parquet", compression=None)  # temporary: fast
-            tick("validating events", k + 1, n_parts)
-            shutil.rmtree(d, ignore_errors=True)
+            return ev
+
+        if observed_until is None and not native:  # pass 1 (text timestamps): latest event
+            for k in range(n_parts):
+                ev = part_events(k)
+                if len(ev):
+                    t = ev["timestamp"].max()
+                    ev_end = t if ev_end is None else max(ev_end, t)
+                tick("reading event times", k + 1, n_parts)
         data = LeadData(
             leads=lv,
             events=empty_events(),
@@ -269,7 +256,7 @@ def write_training_set(
         )
         end = observed_until
         if end is None:
-            end = max([data.observed_until, *ev_max])
+            end = data.observed_until if ev_end is None else max(data.observed_until, ev_end)
         cut_in = (
             None if cutoffs is None else m.apply("cutoffs", read_table(cutoffs, table="cutoffs"))
         )
@@ -288,14 +275,13 @@ def write_training_set(
             tc: pd.Series | None = None
             pc: pd.Series | None = None
             for k in range(n_parts):
-                ev = pd.read_parquet(work / f"valid_{k}.parquet")
+                ev = part_events(k)
                 ev = ev.loc[ev["timestamp"] < last]
                 t = ev["event_type"].astype(str).value_counts()
                 tc = t if tc is None else tc.add(t, fill_value=0)
-                if "detail" in ev.columns:
-                    p = ev.loc[ev["detail"].notna(), ["event_type", "detail"]].astype(str)
-                    pv = p.value_counts()
-                    pc = pv if pc is None else pc.add(pv, fill_value=0)
+                p = ev.loc[ev["detail"].notna(), ["event_type", "detail"]].astype(str)
+                pv = p.value_counts()
+                pc = pv if pc is None else pc.add(pv, fill_value=0)
                 tick("counting event types", k + 1, n_parts)
             spec.fit_counts(
                 lv.loc[lv["created_at"] <= last],
@@ -319,7 +305,7 @@ def write_training_set(
                 mine = part == k
                 dk = LeadData(
                     leads=lv.loc[mine].reset_index(drop=True),
-                    events=pd.read_parquet(work / f"valid_{k}.parquet"),
+                    events=part_events(k),
                     conversions=data.conversions.loc[
                         isin(data.conversions["lead_id"], lv.loc[mine, "lead_id"])
                     ].reset_index(drop=True),
@@ -370,6 +356,28 @@ def write_training_set(
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _unknown_events(folder: Path, unknown_leads: UnknownLeads) -> None:
+    """Raise (or warn, with ``"drop"``) about events whose lead is not in the leads table."""
+    if not folder.exists():
+        return
+    bad = pd.read_parquet(folder, columns=["lead_id"])["lead_id"].astype(str)
+    ids = sorted(bad.unique())
+    n_rows, n_ids = len(bad), len(ids)
+    shutil.rmtree(folder, ignore_errors=True)
+    if unknown_leads != "drop":
+        raise DataContractError(
+            f"events.lead_id: {n_rows} row(s) refer to {n_ids} lead id(s) that are not in the "
+            f"leads table: {examples(ids)}. Fix: add those leads, or pass unknown_leads='drop' "
+            "(CLI: --drop-unknown-leads) to drop these rows with a report."
+        )
+    warnings.warn(
+        f"events: dropped {n_rows} row(s) for {n_ids} lead id(s) not in the leads table: "
+        f"{examples(ids)}.",
+        RowsExcludedWarning,
+        stacklevel=3,
+    )
 
 
 def _to_arrow(df: pd.DataFrame) -> Any:

@@ -129,3 +129,36 @@ def test_events_file_with_a_misnamed_column_and_a_mapping(files, tmp_path):
         **kw,
     )
     assert res.rows > 0
+
+
+def test_csv_events_with_text_timestamps_and_naive_parquet_timestamps(files, tmp_path):
+    crm, d = files
+    want = build_training_set(
+        crm.leads, crm.events, crm.conversions, horizon="30d", every="21d", max_age="90d"
+    )
+    # text with explicit offsets (read in a separate pass), and naive timestamps taken as UTC
+    ev = crm.events.assign(timestamp=crm.events["timestamp"].dt.tz_convert("Europe/Paris"))
+    ev.to_csv(tmp_path / "events.csv", index=False)
+    crm.events.assign(timestamp=crm.events["timestamp"].dt.tz_localize(None)).to_parquet(
+        tmp_path / "naive.parquet"
+    )
+    text = ev.assign(timestamp=ev["timestamp"].map(lambda t: t.isoformat()))  # VARCHAR in DuckDB
+    for name in ("events.csv", "naive.parquet", "text"):
+        steps: set[str] = set()
+        res = write_training_set(
+            tmp_path / f"{name}.out.parquet",
+            d / "leads.parquet",
+            text if name == "text" else tmp_path / name,
+            d / "conversions.parquet",
+            horizon="30d",
+            every="21d",
+            max_age="90d",
+            partitions=2,
+            progress=lambda step, done, total: steps.add(step),  # noqa: B023
+        )
+        # only text timestamps need a pass of their own to find the latest event
+        assert ("reading event times" in steps) == (name == "text")
+        assert "counting event types" in steps
+        got = pd.read_parquet(tmp_path / f"{name}.out.parquet")
+        assert res.rows == len(want)
+        pd.testing.assert_frame_equal(_sorted(got), _sorted(want))
