@@ -20,6 +20,7 @@ from leadml.schema._contract import (
     LeadData,
     UnknownLeads,
     examples,
+    positions,
     validate_cutoffs,
     validate_lead_data,
 )
@@ -79,7 +80,7 @@ def _features(
     if spec.behaviour:
         as_of_us = to_us(out["as_of"])
         created_us = to_us(data.leads["created_at"])
-        pos = pd.Index(data.leads["lead_id"]).get_indexer(out["lead_id"])
+        pos = positions(out["lead_id"], data.leads["lead_id"])
         age = pd.DataFrame({"lead_age_days": (as_of_us - created_us[pos]) / DAY_US})
         _check_decay_span(spec, out["lead_id"], as_of_us)
         if len(out) <= _small.SMALL_CUTOFFS and len(data.events) <= _small.SMALL_EVENTS:
@@ -303,11 +304,11 @@ def event_tables(data: LeadData, cut: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 def _exclude_invalid(cut: pd.DataFrame, data: LeadData) -> pd.DataFrame:
     as_of = to_us(cut["as_of"])
-    pos = pd.Index(data.leads["lead_id"]).get_indexer(cut["lead_id"])  # validated: all known
+    pos = positions(cut["lead_id"], data.leads["lead_id"])  # validated: all known
     not_yet = to_us(data.leads["created_at"])[pos] > as_of
     done = np.zeros(len(cut), dtype=bool)
     if len(data.conversions):
-        cpos = pd.Index(data.conversions["lead_id"]).get_indexer(cut["lead_id"])
+        cpos = positions(cut["lead_id"], data.conversions["lead_id"])
         conv_us = to_us(data.conversions["converted_at"])
         has = cpos >= 0
         done[has] = conv_us[cpos[has]] <= as_of[has]

@@ -42,6 +42,7 @@ from leadml.schema._contract import (
     empty_events,
     examples,
     isin,
+    positions,
     validate_conversions,
     validate_events,
     validate_leads,
@@ -210,10 +211,12 @@ def write_training_set(
         keys = pd.DataFrame({"lead_key": lv["lead_id"].astype(str).to_numpy(), "part": part})
         con.register("lm_parts", keys)
         tick("partitioning events", 0, 1)
+        id_type = str(con.sql(f"SELECT lead_id FROM ({src}) LIMIT 0").types[0]).upper()
+        key = "s.lead_id" if id_type == "VARCHAR" else "CAST(s.lead_id AS VARCHAR)"
         con.execute(  # one streaming pass; events of unknown leads go to part -1
             f"COPY (SELECT s.*, COALESCE(p.part, -1) AS part FROM ({src}) s "
-            "LEFT JOIN lm_parts p ON CAST(s.lead_id AS VARCHAR) = p.lead_key) "
-            f"TO '{work / 'events'}' (FORMAT parquet, PARTITION_BY (part), COMPRESSION uncompressed)"
+            f"LEFT JOIN lm_parts p ON {key} = p.lead_key) "
+            f"TO '{work / 'events'}' (FORMAT parquet, PARTITION_BY (part), COMPRESSION lz4_raw)"
         )
         tick("partitioning events", 1, 1)
         _unknown_events(work / "events" / "part=-1", unknown_leads)
@@ -289,7 +292,7 @@ def write_training_set(
                 None if pc is None else pc.astype("int64"),
             )
         # pass 3: build and append
-        cut_part = part[pd.Index(lv["lead_id"]).get_indexer(cut["lead_id"])]
+        cut_part = part[positions(cut["lead_id"], lv["lead_id"])]
         tmp = out.with_name(f".{out.name}.tmp")
         writer: pq.ParquetWriter | None = None
         schema: pa.Schema | None = None

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from leadml.exceptions import ConfigError, DataContractError, NotFittedError
-from leadml.schema._contract import examples
+from leadml.schema._contract import examples, positions
 
 __all__ = ["FAMILIES", "OTHER_LEVEL", "FeatureSpec"]
 
@@ -355,7 +355,7 @@ class FeatureSpec:
                 f"{list(leads.columns)}. Fix: pass the same profile columns as at training time "
                 "(a missing value is fine, a missing column is not)."
             )
-        pos = pd.Index(leads["lead_id"]).get_indexer(lead_ids)
+        pos = positions(lead_ids, leads["lead_id"])
         out = {}
         for c in self.categorical_:
             levels = self.levels_[c]

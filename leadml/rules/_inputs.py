@@ -18,7 +18,7 @@ from leadml.features._engines import run_sql
 from leadml.features._sql import DAY_US
 from leadml.features._time import to_us
 from leadml.rules._config import ActivityRule, InactivityRule, ProfileRule, ScorecardConfig
-from leadml.schema._contract import LeadData
+from leadml.schema._contract import LeadData, positions
 
 __all__ = ["input_columns", "scorecard_inputs"]
 
@@ -157,7 +157,7 @@ def scorecard_inputs(config: ScorecardConfig, data: LeadData, cut: pd.DataFrame)
     """
     cut = cut.reset_index(drop=True)
     out = pd.DataFrame({"lead_id": cut["lead_id"].to_numpy(), "as_of": cut["as_of"].to_numpy()})
-    pos = pd.Index(data.leads["lead_id"]).get_indexer(out["lead_id"])
+    pos = positions(out["lead_id"], data.leads["lead_id"])
     if (pos < 0).any():
         raise DataContractError(
             "cutoffs: lead ids not in the leads table. Fix: score only known leads."

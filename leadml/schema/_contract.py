@@ -201,6 +201,19 @@ def isin(values: pd.Series, reference: pd.Series) -> np.ndarray:
         return values.isin(reference).to_numpy(dtype=bool)
 
 
+def positions(values: pd.Series, reference: pd.Series) -> np.ndarray:
+    """Position of each value in ``reference`` (unique), -1 when absent: ``Index.get_indexer``,
+    hashed in Arrow."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        got = pc.index_in(pa.array(values), value_set=pa.array(reference))
+        return np.asarray(got.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return np.asarray(pd.Index(reference).get_indexer(values), dtype=np.int64)
+
+
 def _unknown(
     df: pd.DataFrame, leads: pd.DataFrame, table: str, unknown_leads: UnknownLeads
 ) -> pd.DataFrame:
