@@ -11,10 +11,10 @@ import pandas as pd
 from leadml.exceptions import ConfigError, RowsExcludedWarning
 from leadml.features import _small
 from leadml.features._engines import run_plan
-from leadml.features._pivot import pivot_counts
+from leadml.features._pivot import history_features, pivot_counts
 from leadml.features._small import small_features
 from leadml.features._spec import FeatureSpec
-from leadml.features._sql import DAY_US, build_plan
+from leadml.features._sql import DAY_US, FAR_PAST, build_plan
 from leadml.features._time import make_cutoffs, parse_duration, to_us
 from leadml.schema._contract import (
     LeadData,
@@ -28,7 +28,6 @@ from leadml.schema._contract import (
 __all__ = ["build_features", "build_training_set", "label_rows"]
 
 Engine = Literal["duckdb"]
-MAX_DECAY_SPAN = 900.0  # half-lives between a lead's first and last cut-off (2**900 fits a double)
 
 
 def _as_data(
@@ -82,15 +81,26 @@ def _features(
         created_us = to_us(data.leads["created_at"])
         pos = positions(out["lead_id"], data.leads["lead_id"])
         age = pd.DataFrame({"lead_age_days": (as_of_us - created_us[pos]) / DAY_US})
-        _check_decay_span(spec, out["lead_id"], as_of_us)
         if len(out) <= _small.SMALL_CUTOFFS and len(data.events) <= _small.SMALL_EVENTS:
             parts += [age, small_features(spec, data.leads, data.events, out)]
             res = pd.concat(parts, axis=1)
             return res[["lead_id", "as_of", *spec.feature_names_]]
-        frames = run_plan(
-            build_plan(spec), _plan_tables(spec, data, out, created_us), engine=engine
+        u_lead, u_as_of, u_prev, u_of_row = distinct_cutoffs(pos, as_of_us)
+        tables = _plan_tables(spec, data, out, created_us)
+        tables["lm_u"] = pd.DataFrame(
+            {
+                "cut_idx": np.arange(len(u_lead), dtype=np.int64),
+                "lead_key": u_lead.astype(np.int32),
+                "as_of_us": u_as_of,
+                "prev_us": u_prev,
+            }
         )
+        frames = run_plan(build_plan(spec), tables, engine=engine)
         parts.append(age)
+        parts.append(pivot_counts(spec, frames.get("counts"), len(out)))
+        parts.append(
+            history_features(spec, frames.get("history"), u_lead, u_as_of, u_of_row, as_of_us)
+        )
         if "features" in frames:
             feats = frames["features"]
             if len(feats) != len(out) or not np.array_equal(
@@ -101,7 +111,6 @@ def _features(
                 )
             beh = [n for n in spec.feature_names_ if n in feats.columns]
             parts.append(feats[beh].reset_index(drop=True).astype("float64"))
-        parts.append(pivot_counts(spec, frames.get("counts"), len(out)))
     res = pd.concat(parts, axis=1)
     return res[["lead_id", "as_of", *spec.feature_names_]]
 
@@ -141,15 +150,23 @@ def _plan_tables(
     }
 
 
-def _check_decay_span(spec: FeatureSpec, lead_ids: pd.Series, as_of_us: np.ndarray) -> None:
-    g = pd.DataFrame({"l": lead_ids.to_numpy(), "t": as_of_us}).groupby("l")["t"]
-    span = (g.max() - g.min()).max() / DAY_US
-    if span / spec.half_life_days > MAX_DECAY_SPAN:
-        raise ConfigError(
-            f"FeatureSpec.half_life_days={spec.half_life_days}: one lead's cut-offs span {span:.0f} days, "
-            f"more than {MAX_DECAY_SPAN:.0f} half-lives, which the exact decayed sums cannot represent. "
-            f"Fix: use half_life_days >= {span / MAX_DECAY_SPAN:.1f}, or score fewer cut-offs per call."
-        )
+def distinct_cutoffs(
+    lead_key: np.ndarray, as_of_us: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (lead, as_of) cut-offs sorted by lead then time: their lead key, as_of, the
+    lead's previous cut-off (``FAR_PAST`` for its first) and, per input row, its index."""
+    order = np.lexsort((as_of_us, lead_key))
+    lk, t = lead_key[order], as_of_us[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (lk[1:] != lk[:-1]) | (t[1:] != t[:-1])
+    u_lead, u_as_of = lk[new], t[new]
+    u_of_row = np.empty(len(order), dtype=np.int64)
+    u_of_row[order] = np.cumsum(new) - 1
+    u_prev = np.full(len(u_lead), FAR_PAST, dtype=np.int64)
+    same = np.zeros(len(u_lead), dtype=bool)
+    same[1:] = u_lead[1:] == u_lead[:-1]
+    u_prev[1:][same[1:]] = u_as_of[:-1][same[1:]]
+    return u_lead, u_as_of, u_prev, u_of_row
 
 
 def label_rows(

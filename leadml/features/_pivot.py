@@ -93,3 +93,139 @@ def pivot_counts(spec: FeatureSpec, long: pd.DataFrame | None, n_rows: int) -> p
         out,
     )
     return pd.DataFrame(out, columns=names, index=pd.RangeIndex(n_rows), copy=False)
+
+
+_HISTORY: Any = None
+_COUNT, _LAST, _DECAY = 0, 1, 2
+
+
+def _history_kernel() -> Any:
+    global _HISTORY
+    if _HISTORY is None:
+        import numba
+
+        @numba.njit(cache=True)
+        def history(  # type: ignore[no-untyped-def]
+            cut_idx,
+            typ,
+            pair,
+            n,
+            last,
+            dec,
+            all_cols,
+            type_cols,
+            pair_cols,
+            u_lead,
+            u_as_of,
+            hl_us,
+            acc,
+        ):
+            # 1. each bucket's own events
+            for i in range(cut_idx.shape[0]):
+                u, t, p = cut_idx[i], typ[i], pair[i]
+                for k in range(3):
+                    for j in (
+                        all_cols[k],
+                        type_cols[t, k] if t >= 0 else -1,
+                        pair_cols[p, k] if p >= 0 else -1,
+                    ):
+                        if j < 0:
+                            continue
+                        if k == 0:
+                            acc[u, j] += n[i]
+                        elif k == 1:
+                            if last[i] > acc[u, j]:
+                                acc[u, j] = last[i]
+                        else:
+                            acc[u, j] += dec[i]
+            # 2. carried over each lead's earlier cut-offs (sorted by lead, then time)
+            kinds = np.full(acc.shape[1], -1, np.int64)
+            for k in range(3):
+                if all_cols[k] >= 0:
+                    kinds[all_cols[k]] = k
+                for t in range(type_cols.shape[0]):
+                    if type_cols[t, k] >= 0:
+                        kinds[type_cols[t, k]] = k
+                for p in range(pair_cols.shape[0]):
+                    if pair_cols[p, k] >= 0:
+                        kinds[pair_cols[p, k]] = k
+            for u in range(1, acc.shape[0]):
+                if u_lead[u] != u_lead[u - 1]:
+                    continue
+                f = 2.0 ** (-(u_as_of[u] - u_as_of[u - 1]) / hl_us)
+                for j in range(acc.shape[1]):
+                    if kinds[j] == 0:
+                        acc[u, j] += acc[u - 1, j]
+                    elif kinds[j] == 1:
+                        if acc[u - 1, j] > acc[u, j]:
+                            acc[u, j] = acc[u - 1, j]
+                    elif kinds[j] == 2:
+                        acc[u, j] += acc[u - 1, j] * f
+
+        _HISTORY = history
+    return _HISTORY
+
+
+def history_features(
+    spec: FeatureSpec,
+    long: pd.DataFrame | None,
+    u_lead: np.ndarray,
+    u_as_of: np.ndarray,
+    u_of_row: np.ndarray,
+    as_of_us: np.ndarray,
+) -> pd.DataFrame:
+    """Counts ever, days since the last event and decayed engagement per row, from the long
+    bucket aggregates of ``history_sql`` over the distinct cut-offs ``u`` (sorted by lead, then
+    time); ``u_of_row`` maps each output row to its cut-off."""
+    from leadml.features._sql import DAY_US, HISTORY_KINDS
+
+    meta = spec.feature_meta_
+    names = [k for k, v in meta.items() if v["kind"] in HISTORY_KINDS]
+    n_rows = len(u_of_row)
+    if not names:
+        return pd.DataFrame(index=pd.RangeIndex(n_rows))
+    type_id = {t: i for i, t in enumerate(spec.event_types_)}
+    pair_id = {p: i for i, p in enumerate(spec.details_)}
+    all_cols = np.full(3, -1, np.int64)
+    type_cols = np.full((max(1, len(type_id)), 3), -1, np.int64)
+    pair_cols = np.full((max(1, len(pair_id)), 3), -1, np.int64)
+    kind_code = {"count_ever": _COUNT, "recency": _LAST, "decay": _DECAY}
+    for j, name in enumerate(names):
+        m = meta[name]
+        k = kind_code[m["kind"]]
+        if m.get("detail") is not None:
+            pair_cols[pair_id[(m["event_type"], m["detail"])], k] = j
+        elif m["event_type"] is not None:
+            type_cols[type_id[m["event_type"]], k] = j
+        else:
+            all_cols[k] = j
+    acc = np.zeros((len(u_lead), len(names)), dtype=np.float64)
+    is_last = np.array([meta[n]["kind"] == "recency" for n in names])
+    acc[:, is_last] = -np.inf
+    if long is not None and len(long):
+        cols = [long[c].to_numpy(dtype=np.int64) for c in ("cut_idx", "type_id", "pair_id")]
+        ranges = {"cut_idx": (0, len(u_lead)), "type_id": (-1, len(type_id))}
+        ranges["pair_id"] = (-1, len(pair_id))
+        for c, (name, (lo, hi)) in zip(cols, ranges.items(), strict=True):
+            if len(c) and (c.min() < lo or c.max() >= hi):  # the kernel does not check bounds
+                raise RuntimeError(f"leadml internal error: history has {name} out of range.")
+        _history_kernel()(
+            *cols,
+            long["n"].to_numpy(dtype=np.float64),
+            long["last_us"].to_numpy(dtype=np.float64),
+            long["dec"].to_numpy(dtype=np.float64),
+            all_cols,
+            type_cols,
+            pair_cols,
+            np.ascontiguousarray(u_lead, dtype=np.int64),
+            np.ascontiguousarray(u_as_of, dtype=np.int64),
+            float(spec.half_life_days) * DAY_US,
+            acc,
+        )
+    out = acc[u_of_row]
+    last = out[:, is_last]
+    with np.errstate(invalid="ignore"):
+        out[:, is_last] = np.where(
+            np.isfinite(last), (as_of_us[:, None] - last) / float(DAY_US), np.nan
+        )
+    return pd.DataFrame(out, columns=names, index=pd.RangeIndex(n_rows), copy=False)

@@ -10,7 +10,9 @@ for a stage). Input tables:
 - ``lm_leads(lead_id, lead_key INT, created_us BIGINT, account_key INT)``: ``lead_key`` and
   ``account_key`` are dense integer codes (``account_key`` NULL when there is no account);
 - ``lm_types(event_type STRING, type_id INT)`` and ``lm_pairs(event_type, detail, pair_id INT)``:
-  the fitted vocabularies.
+  the fitted vocabularies;
+- ``lm_u(cut_idx BIGINT, lead_key INT, as_of_us BIGINT, prev_us BIGINT)``: the distinct
+  cut-offs sorted by lead and time, with the lead's previous cut-off.
 
 Stages: ``lm_c`` (cut-offs keyed by ``lead_key``) and ``lm_ev`` (events with integer lead key,
 type id, pair id and day; events at or after the last cut-off are never seen and are dropped).
@@ -24,8 +26,9 @@ Windowed counts come from a range join of events to the cut-offs of the same lea
 longest window, returned in long form (:func:`window_counts_sql`) and pivoted by the caller.
 All-history features (counts ever, last event per type, decayed engagement) come from assigning
 each event to the first cut-off of its lead strictly after it (an interval join on the lead's
-consecutive cut-offs), aggregating per (lead, cut-off) and accumulating over each lead's cut-offs,
-so their cost grows with the number of events plus cut-offs, not their product.
+consecutive cut-offs, :func:`history_sql`), aggregating per (cut-off, type, pair) and accumulating
+over each lead's cut-offs in the caller, so their cost grows with the number of events plus
+cut-offs, not their product.
 """
 
 from __future__ import annotations
@@ -36,15 +39,17 @@ from leadml.features._spec import FeatureSpec
 
 __all__ = [
     "DAY_US",
+    "FAR_PAST",
     "build_plan",
     "feature_sql",
+    "history_sql",
     "stage_sql",
     "window_bounds",
     "window_counts_sql",
 ]
 
 DAY_US = 86_400_000_000
-_FAR_PAST = -(2**62)  # "no previous cut-off" (microseconds)
+FAR_PAST = -(2**62)  # "no previous cut-off" (microseconds)
 
 
 def _q(name: str) -> str:
@@ -141,53 +146,19 @@ def feature_sql(spec: FeatureSpec) -> str | None:
     module docstring), one row per ``row_id`` in order; ``None`` when there are none."""
     spec.check_is_fitted()
     meta = spec.feature_meta_
-    type_id = {t: i for i, t in enumerate(spec.event_types_)}
-    pair_id = {p: i for i, p in enumerate(spec.details_)}
-    hl = f"{float(spec.half_life_days) * DAY_US!r}"
-
     day_cols: list[str] = []
-    hist_agg: dict[str, str] = {}
-    hist_cols: list[str] = []
     final_cols: list[str] = []
     accounts = False
     for name, m in meta.items():
         kind = m["kind"]
-        if kind in ("profile", "lead_age", "count", "trend"):
-            continue  # built in Python, or pivoted from window_counts_sql
+        if kind in ("profile", "lead_age", "count", "trend", "recency", "count_ever", "decay"):
+            continue  # built in Python, or from window_counts_sql / history_sql
         if kind == "active_days":
             w = m["window"] * DAY_US
             day_cols.append(
                 f"CAST(SUM(CASE WHEN d.last_us >= c.as_of_us - {w} THEN 1 ELSE 0 END) AS DOUBLE) AS {_q(name)}"
             )
             final_cols.append(f"COALESCE(ad.{_q(name)}, 0.0) AS {_q(name)}")
-        elif kind in ("recency", "count_ever", "decay"):
-            t = m["event_type"]
-            cond = "" if t is None else f"type_id = {type_id[t]}"
-            key = "all" if t is None else str(type_id[t])
-            if m.get("detail") is not None:
-                key = f"p{pair_id[(t, m['detail'])]}"
-                cond = f"pair_id = {pair_id[(t, m['detail'])]}"
-            if kind == "recency":
-                expr = "ev.ts_us" if not cond else f"CASE WHEN {cond} THEN ev.ts_us END"
-                hist_agg[f"l_{key}"] = f"MAX({expr})"
-                hist_cols.append(
-                    f"(h.as_of_us - MAX(a.l_{key}) OVER w) / {float(DAY_US)!r} AS {_q(name)}"
-                )
-            elif kind == "count_ever":
-                expr = "1" if not cond else f"CASE WHEN {cond} THEN 1 ELSE 0 END"
-                hist_agg[f"c_{key}"] = f"SUM({expr})"
-                hist_cols.append(
-                    f"CAST(SUM(COALESCE(a.c_{key}, 0)) OVER w AS DOUBLE) AS {_q(name)}"
-                )
-            else:
-                dec = f"POW(2.0, (ev.ts_us - h.as_of_us) / {hl})"
-                expr = dec if not cond else f"CASE WHEN {cond} THEN {dec} ELSE 0 END"
-                hist_agg[f"d_{key}"] = f"SUM({expr})"
-                hist_cols.append(
-                    f"SUM(COALESCE(a.d_{key}, 0) * POW(2.0, (h.as_of_us - h.ref_us) / {hl})) OVER w "
-                    f"* POW(2.0, -(h.as_of_us - h.ref_us) / {hl}) AS {_q(name)}"
-                )
-            final_cols.append(f"hist.{_q(name)}")
         elif kind == "account_leads":
             accounts = True
             final_cols.append(
@@ -226,30 +197,6 @@ def feature_sql(spec: FeatureSpec) -> str | None:
 )""",
         ]
         joins.append("LEFT JOIN ad ON ad.row_id = c.row_id")
-    if hist_cols:
-        aggs = ("," + chr(10) + "    ").join(f"{e} AS {k}" for k, e in hist_agg.items())
-        ctes += [
-            f"""cuts AS (
-  SELECT lead_key, as_of_us,
-         MIN(as_of_us) OVER (PARTITION BY lead_key) AS ref_us,
-         COALESCE(LAG(as_of_us) OVER (PARTITION BY lead_key ORDER BY as_of_us), {_FAR_PAST}) AS prev_us
-  FROM (SELECT DISTINCT lead_key, as_of_us FROM lm_c) d
-)""",
-            f"""agg AS (
-  SELECT h.lead_key, h.as_of_us,
-    {aggs}
-  FROM cuts h
-  JOIN lm_ev ev ON ev.lead_key = h.lead_key AND ev.ts_us < h.as_of_us AND ev.ts_us >= h.prev_us
-  GROUP BY h.lead_key, h.as_of_us
-)""",
-            f"""hist AS (
-  SELECT h.lead_key, h.as_of_us,
-    {("," + chr(10) + "    ").join(hist_cols)}
-  FROM cuts h LEFT JOIN agg a ON a.lead_key = h.lead_key AND a.as_of_us = h.as_of_us
-  WINDOW w AS (PARTITION BY h.lead_key ORDER BY h.as_of_us ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-)""",
-        ]
-        joins.append("JOIN hist ON hist.lead_key = c.lead_key AND hist.as_of_us = c.as_of_us")
     if accounts:
         aw = spec.account_window * DAY_US
         ctes += [
@@ -292,10 +239,41 @@ def feature_sql(spec: FeatureSpec) -> str | None:
     )
 
 
+HISTORY_KINDS = ("recency", "count_ever", "decay")
+
+
+def history_sql(spec: FeatureSpec) -> str | None:
+    """All-history aggregates per (distinct cut-off, event type id, pair id), in long form, or
+    ``None`` when the spec has no all-history features.
+
+    Reads ``lm_u(cut_idx, lead_key, as_of_us, prev_us)``: the distinct cut-offs, ``prev_us`` being
+    the lead's previous cut-off (or the far past). Each event falls in exactly one bucket, the
+    first cut-off of its lead strictly after it; per bucket: ``n`` events, ``last_us`` the latest,
+    ``dec`` the sum of ``2 ** ((ts - as_of) / half_life)``. The caller accumulates buckets over
+    each lead's cut-offs (counts add, latest is a max, decayed sums carry over times
+    ``2 ** (-gap / half_life)``), so nothing overflows however long the history.
+    """
+    kinds = _kinds(spec)
+    if not kinds & set(HISTORY_KINDS):
+        return None
+    hl = f"{float(spec.half_life_days) * DAY_US!r}"
+    pair = "ev.pair_id" if _needs_pairs(spec) else "-1"
+    return f"""SELECT u.cut_idx, ev.type_id, {pair} AS pair_id, COUNT(*) AS n,
+  MAX(ev.ts_us) AS last_us, SUM(POW(2.0, (ev.ts_us - u.as_of_us) / {hl})) AS dec
+FROM lm_u u
+JOIN lm_ev ev ON ev.lead_key = u.lead_key AND ev.ts_us < u.as_of_us AND ev.ts_us >= u.prev_us
+GROUP BY u.cut_idx, ev.type_id{", ev.pair_id" if pair != "-1" else ""}
+ORDER BY u.cut_idx, ev.type_id{", ev.pair_id" if pair != "-1" else ""}"""
+
+
 def build_plan(spec: FeatureSpec) -> dict[str, Any]:
-    """Stages and queries of a build: ``{"stages": [...], "queries": {"counts": ..., "features": ...}}``
-    (queries that have nothing to compute are left out)."""
-    queries = {"counts": window_counts_sql(spec), "features": feature_sql(spec)}
+    """Stages and queries of a build: ``{"stages": [...], "queries": {"counts": ...,
+    "history": ..., "features": ...}}`` (queries with nothing to compute are left out)."""
+    queries = {
+        "counts": window_counts_sql(spec),
+        "history": history_sql(spec),
+        "features": feature_sql(spec),
+    }
     return {
         "stages": stage_sql(spec),
         "queries": {k: v for k, v in queries.items() if v is not None},

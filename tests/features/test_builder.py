@@ -246,13 +246,22 @@ def test_unfitted_spec_raises(tiny):
         build_features(FeatureSpec(), leads, events, cutoffs=_cut([("a", "2024-01-21")]))
 
 
-def test_decay_span_guard(tiny):
+def test_decayed_sums_stay_exact_over_thousands_of_half_lives(tiny, monkeypatch):
+    """Buckets carry over with factors <= 1, so a long history never overflows."""
+    from leadml.features import _small
+
     leads, events, _conv = tiny
     data = validate_lead_data(leads, events)
-    spec = FeatureSpec(half_life_days=0.01, min_count=1).fit(data.leads, data.events)
-    cut = _cut([("b", "2024-01-06"), ("b", "2024-03-01")])
-    with pytest.raises(ConfigError, match="half_life_days"):
-        build_features(spec, leads, events, cutoffs=cut)
+    spec = FeatureSpec(half_life_days=0.05, min_count=1).fit(data.leads, data.events)
+    days = ["2024-01-06", "2024-01-09T06:00", "2024-02-01", "2024-06-01", "2025-06-01"]
+    cut = _cut([(lead, d) for lead in ("a", "b") for d in days])  # ~10,000 half-lives
+    monkeypatch.setattr(_small, "SMALL_CUTOFFS", 0)  # the DuckDB engine
+    got = build_features(spec, data, cutoffs=cut)
+    want = reference_features(spec, data.leads, data.events, got[["lead_id", "as_of"]])
+    cols = [n for n in spec.feature_names_ if spec.feature_meta_[n]["kind"] == "decay"]
+    assert np.isfinite(got[cols].to_numpy()).all()
+    assert (got[cols].to_numpy() > 0).any()  # recent events still count
+    pd.testing.assert_frame_equal(got[cols], want[cols], rtol=1e-9, atol=1e-300)
 
 
 # ----------------------------------------------------------------------------- property test
