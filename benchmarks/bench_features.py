@@ -29,7 +29,8 @@ import pyarrow.parquet as pq
 
 DAY_US = 86_400_000_000
 SIZES = {"1m": (17_000, 420), "10m": (130_000, 540), "100m": (1_000_000, 800)}
-CHUNK_LEADS = 100_000  # sizes above one chunk are generated chunk by chunk (ids prefixed)
+CHUNK_LEADS = 100_000  # the 100M size is generated in chunks of this many leads (ids prefixed)
+ONE_GO_LEADS = 200_000  # up to this many leads, one make_crm call
 
 
 def events_path(d: Path) -> Path:
@@ -334,7 +335,7 @@ def prepare(size: str, d: Path, every: int, max_age: int) -> dict:
     from leadml.features import FeatureSpec, make_cutoffs
 
     n_leads, days = SIZES[size]
-    if n_leads <= CHUNK_LEADS:
+    if n_leads <= ONE_GO_LEADS:
         crm = make_crm(n_leads, days=days, seed=0)
         leads, events, conv = crm.leads, crm.events, crm.conversions
         start, end = crm.start, crm.observed_until
@@ -343,8 +344,8 @@ def prepare(size: str, d: Path, every: int, max_age: int) -> dict:
     else:  # chunk by chunk, so the generator itself fits in memory; ids prefixed per chunk
         (d / "events").mkdir()
         leads_l, conv_l, n_events = [], [], 0
-        for k in range(n_leads // CHUNK_LEADS):
-            crm = make_crm(CHUNK_LEADS, days=days, seed=k)
+        for k in range(-(-n_leads // CHUNK_LEADS)):
+            crm = make_crm(min(CHUNK_LEADS, n_leads - k * CHUNK_LEADS), days=days, seed=k)
             p = f"c{k}-"
             crm.events.assign(lead_id=p + crm.events["lead_id"].astype(str)).to_parquet(
                 d / "events" / f"part-{k:02d}.parquet"

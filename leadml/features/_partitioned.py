@@ -6,11 +6,15 @@ part is built exactly as :func:`build_training_set` would build it, with one voc
 the whole data. Memory is bounded by the largest part, not by the event log:
 
 1. the leads, conversions and cut-offs are read and validated whole (they are small);
-2. one streaming DuckDB pass over the events file checks for unknown leads and writes the
-   events of each part to its own Parquet file (DuckDB spills to disk past ``memory_limit``);
-3. each part's events are validated (the same checks as in memory) and counted per event type
-   and (type, detail) pair before the last cut-off: the vocabulary comes from those counts;
-4. each part's rows are built and appended to the output Parquet file, then freed.
+2. one streaming DuckDB pass joins every event to its lead's part and writes each part to its own
+   Parquet file (DuckDB spills to disk past ``memory_limit``); events of unknown leads go to a
+   part of their own and are reported (an error by default);
+3. the latest event time (the default end of the data) is read from the parts; for text
+   timestamps, from a pass over the validated parts instead;
+4. when the spec is not fitted yet, a pass counts events per type and (type, detail) pair before
+   the last cut-off, and the vocabulary is fitted from those counts;
+5. each part's events are validated (the same checks as in memory), its rows are built and
+   appended to the output Parquet file, then freed.
 """
 
 from __future__ import annotations
@@ -74,8 +78,11 @@ class PartitionedBuild:
         return self.positives / usable if usable else float("nan")
 
 
-def _source_sql(src: str | Path | pd.DataFrame, con: Any, mapping: ColumnMapping) -> str:
-    """A SELECT over the events source with contract column names."""
+def _source_sql(
+    src: str | Path | pd.DataFrame, con: Any, mapping: ColumnMapping, *, detail: bool = True
+) -> str:
+    """A SELECT over the events source with contract column names (``detail`` only if asked:
+    a fitted spec without (type, detail) pairs never reads it)."""
     if isinstance(src, pd.DataFrame):
         con.register("lm_src_df", src)
         rel = "lm_src_df"
@@ -106,7 +113,8 @@ def _source_sql(src: str | Path | pd.DataFrame, con: Any, mapping: ColumnMapping
     head = mapping.apply("events", pd.DataFrame(columns=cols))
     _check_columns(head, EVENTS)  # the same missing/misnamed-column error as in memory
     renamed = dict(zip(head.columns, cols, strict=True))
-    keep = [c for c in ("lead_id", "timestamp", "event_type", "detail") if c in renamed]
+    wanted = ("lead_id", "timestamp", "event_type", *(("detail",) if detail else ()))
+    keep = [c for c in wanted if c in renamed]
     select = ", ".join(f'"{renamed[c]}" AS {c}' for c in keep)
     return f"SELECT {select} FROM {rel}"
 
@@ -204,7 +212,8 @@ def write_training_set(
             config={"memory_limit": memory_limit, "temp_directory": str(work / "spill")}
         )
         con.execute("SET enable_progress_bar = false")
-        src = _source_sql(events, con, m)
+        spec = spec if spec is not None else FeatureSpec()
+        src = _source_sql(events, con, m, detail=not spec.fitted_ or bool(spec.details_))
         n_events = int(con.sql(f"SELECT COUNT(*) FROM ({src})").fetchall()[0][0])
         n_parts = partitions or max(1, math.ceil(n_events / EVENTS_PER_PART))
         part = _parts_of(lv, n_parts)
@@ -272,7 +281,6 @@ def write_training_set(
             observed_until=end,
             caller="write_training_set",
         )
-        spec = spec if spec is not None else FeatureSpec()
         if not spec.fitted_:  # pass 2: vocabulary from counts before the last cut-off
             last = cut["as_of"].max()
             tc: pd.Series | None = None

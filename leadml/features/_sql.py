@@ -29,6 +29,11 @@ each event to the first cut-off of its lead strictly after it (an interval join 
 consecutive cut-offs, :func:`history_sql`), aggregating per (cut-off, type, pair) and accumulating
 over each lead's cut-offs in the caller, so their cost grows with the number of events plus
 cut-offs, not their product.
+
+The SQL does the joins and aggregations (the work that grows with the data); the two steps after
+it are per-row bookkeeping compiled with numba (``leadml.features._pivot``): spreading long
+counts into columns, and carrying bucket aggregates over each lead's cut-offs. On Spark they fit
+a ``mapInPandas`` over the long results partitioned by lead.
 """
 
 from __future__ import annotations

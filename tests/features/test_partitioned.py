@@ -60,9 +60,10 @@ def test_parts_give_the_in_memory_training_set(files, tmp_path, parts):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ts.parquet"]
 
 
-def test_parts_from_a_dataframe_with_explicit_cutoffs_and_a_fitted_spec(files, tmp_path):
+@pytest.mark.parametrize("kw", [{}, {"max_details": 0, "families": ("counts", "recency")}])
+def test_parts_from_a_dataframe_with_explicit_cutoffs_and_a_fitted_spec(files, tmp_path, kw):
     crm, _ = files
-    spec = FeatureSpec().fit(crm.leads, crm.events)
+    spec = FeatureSpec(**kw).fit(crm.leads, crm.events)
     cut = crm.truth[["lead_id", "as_of"]].iloc[::7].reset_index(drop=True)
     want = build_training_set(
         crm.leads, crm.events, crm.conversions, horizon="30d", cutoffs=cut, spec=spec
