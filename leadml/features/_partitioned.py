@@ -287,12 +287,10 @@ def write_training_set(
             pc: pd.Series | None = None
             for k in range(n_parts):
                 ev = part_events(k)
-                ev = ev.loc[ev["timestamp"] < last]
-                t = ev["event_type"].astype(str).value_counts()
+                t, pv = FeatureSpec.event_counts(ev.loc[ev["timestamp"] < last])
                 tc = t if tc is None else tc.add(t, fill_value=0)
-                p = ev.loc[ev["detail"].notna(), ["event_type", "detail"]].astype(str)
-                pv = p.value_counts()
-                pc = pv if pc is None else pc.add(pv, fill_value=0)
+                if pv is not None:
+                    pc = pv if pc is None else pc.add(pv, fill_value=0)
                 tick("counting event types", k + 1, n_parts)
             spec.fit_counts(
                 lv.loc[lv["created_at"] <= last],

@@ -220,12 +220,17 @@ class FeatureSpec:
         if len(events) == 0:
             self.event_types_, self.details_ = [], []
             return
+        self._fit_vocab_counts(*self.event_counts(events))
+
+    @staticmethod
+    def event_counts(events: pd.DataFrame) -> tuple[pd.Series, pd.Series | None]:
+        """Events per type, and per (type, detail) pair when there is a ``detail`` column: what
+        the vocabularies are fitted from (counts of several tables add up, see :meth:`fit_counts`)."""
         tc = events["event_type"].astype(str).value_counts()
-        pc = None
-        if "detail" in events.columns:
-            ed = events.loc[events["detail"].notna(), ["event_type", "detail"]].astype(str)
-            pc = ed.value_counts()
-        self._fit_vocab_counts(tc, pc)
+        if "detail" not in events.columns:
+            return tc, None
+        ed = events.loc[events["detail"].notna(), ["event_type", "detail"]].astype(str)
+        return tc, ed.value_counts()
 
     def _fit_vocab_counts(self, tc: pd.Series, pc: pd.Series | None) -> None:
         """Vocabularies from event counts per type and per (type, detail) pair (2-level index)."""
