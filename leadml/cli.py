@@ -61,18 +61,18 @@ def build(
 
     if partitions is not None:
         _build_parts(
-            leads,
-            out,
-            horizon,
-            events,
-            conversions,
-            cutoffs,
-            every,
-            mapping,
-            spec_out,
-            drop_unknown_leads,
-            partitions,
-            max_age,
+            leads=leads,
+            out=out,
+            horizon=horizon,
+            events=events,
+            conversions=conversions,
+            cutoffs=cutoffs,
+            every=every,
+            mapping=mapping,
+            spec_out=spec_out,
+            drop_unknown_leads=drop_unknown_leads,
+            partitions=partitions,
+            max_age=max_age,
         )
         return
     try:
@@ -103,6 +103,7 @@ def build(
 
 
 def _build_parts(
+    *,
     leads: Path,
     out: Path,
     horizon: str,

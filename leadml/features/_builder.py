@@ -86,7 +86,7 @@ def _features(
             res = pd.concat(parts, axis=1)
             return res[["lead_id", "as_of", *spec.feature_names_]]
         u_lead, u_as_of, u_prev, u_of_row = distinct_cutoffs(pos, as_of_us)
-        tables = _plan_tables(spec, data, out, created_us)
+        tables = _plan_tables(spec, data, pos, as_of_us, created_us)
         tables["lm_u"] = pd.DataFrame(
             {
                 "cut_idx": np.arange(len(u_lead), dtype=np.int64),
@@ -116,16 +116,28 @@ def _features(
 
 
 def _plan_tables(
-    spec: FeatureSpec, data: LeadData, out: pd.DataFrame, created_us: np.ndarray
+    spec: FeatureSpec,
+    data: LeadData,
+    lead_key: np.ndarray,
+    as_of_us: np.ndarray,
+    created_us: np.ndarray,
 ) -> dict[str, pd.DataFrame]:
-    """The input tables of :func:`leadml.features._sql.build_plan`."""
+    """The input tables of :func:`leadml.features._sql.build_plan` (but ``lm_u``); ``lead_key``
+    is each cut-off's lead as a position in ``data.leads``."""
     leads = data.leads
     codes = np.full(len(leads), -1, dtype=np.int64)
     if "account_id" in leads.columns:
         codes = pd.factorize(leads["account_id"].astype("object"), use_na_sentinel=True)[0]
     account_key = pd.arrays.IntegerArray(codes.astype("int32"), mask=codes < 0)
     return {
-        **event_tables(data, out),
+        "lm_c": pd.DataFrame(
+            {
+                "row_id": np.arange(len(lead_key), dtype=np.int64),
+                "lead_key": lead_key.astype(np.int32),
+                "as_of_us": as_of_us,
+            }
+        ),
+        "lm_events": events_table(data),
         "lm_leads": pd.DataFrame(
             {
                 "lead_id": leads["lead_id"].to_numpy(),
@@ -298,8 +310,8 @@ def training_cutoffs(
 
 
 def event_tables(data: LeadData, cut: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """``lm_cut`` (``row_id, lead_id, as_of_us``) and ``lm_events`` (``lead_id, ts_us,
-    event_type, detail``): the hand-off of cut-offs and events to the SQL engines."""
+    """``lm_cut`` (``row_id, lead_id, as_of_us``) and ``lm_events`` (see :func:`events_table`):
+    the hand-off of cut-offs and events to the scorecard's SQL."""
     return {
         "lm_cut": pd.DataFrame(
             {
@@ -308,15 +320,20 @@ def event_tables(data: LeadData, cut: pd.DataFrame) -> dict[str, pd.DataFrame]:
                 "as_of_us": to_us(cut["as_of"]),
             }
         ),
-        "lm_events": pd.DataFrame(
-            {
-                "lead_id": data.events["lead_id"].reset_index(drop=True),
-                "ts_us": to_us(data.events["timestamp"]),
-                "event_type": data.events["event_type"].reset_index(drop=True),
-                "detail": data.events["detail"].reset_index(drop=True),
-            }
-        ),
+        "lm_events": events_table(data),
     }
+
+
+def events_table(data: LeadData) -> pd.DataFrame:
+    """``lm_events`` (``lead_id, ts_us, event_type, detail``): the events handed to SQL."""
+    return pd.DataFrame(
+        {
+            "lead_id": data.events["lead_id"].reset_index(drop=True),
+            "ts_us": to_us(data.events["timestamp"]),
+            "event_type": data.events["event_type"].reset_index(drop=True),
+            "detail": data.events["detail"].reset_index(drop=True),
+        }
+    )
 
 
 def _exclude_invalid(cut: pd.DataFrame, data: LeadData) -> pd.DataFrame:

@@ -181,7 +181,6 @@ def write_training_set(
         why), parts, label counts, feature names and time. Rows are grouped by part; within a
         part they keep the order of the cut-offs (a schedule is sorted by ``(as_of, lead_id)``).
     """
-    import duckdb
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -208,38 +207,20 @@ def write_training_set(
     )
     work = Path(tempfile.mkdtemp(prefix=".leadml-parts-", dir=work_dir or out.parent))
     try:
-        con = duckdb.connect(
-            config={"memory_limit": memory_limit, "temp_directory": str(work / "spill")}
-        )
-        con.execute("SET enable_progress_bar = false")
         spec = spec if spec is not None else FeatureSpec()
-        src = _source_sql(events, con, m, detail=not spec.fitted_ or bool(spec.details_))
-        n_events = int(con.sql(f"SELECT COUNT(*) FROM ({src})").fetchall()[0][0])
-        n_parts = partitions or max(1, math.ceil(n_events / EVENTS_PER_PART))
-        part = _parts_of(lv, n_parts)
-        keys = pd.DataFrame({"lead_key": lv["lead_id"].astype(str).to_numpy(), "part": part})
-        con.register("lm_parts", keys)
-        tick("partitioning events", 0, 1)
-        id_type = str(con.sql(f"SELECT lead_id FROM ({src}) LIMIT 0").types[0]).upper()
-        key = "s.lead_id" if id_type == "VARCHAR" else "CAST(s.lead_id AS VARCHAR)"
-        con.execute(  # one streaming pass; events of unknown leads go to part -1
-            f"COPY (SELECT s.*, COALESCE(p.part, -1) AS part FROM ({src}) s "
-            f"LEFT JOIN lm_parts p ON {key} = p.lead_key) "
-            f"TO '{work / 'events'}' (FORMAT parquet, PARTITION_BY (part), COMPRESSION lz4_raw)"
+        n_events, n_parts, part, ev_end = _scatter_events(
+            events,
+            lv,
+            work,
+            mapping=m,
+            detail=not spec.fitted_ or bool(spec.details_),
+            partitions=partitions,
+            unknown_leads=unknown_leads,
+            want_end=observed_until is None,
+            memory_limit=memory_limit,
+            tick=tick,
         )
-        tick("partitioning events", 1, 1)
-        _unknown_events(work / "events" / "part=-1", unknown_leads)
-        ts_type = str(con.sql(f"SELECT timestamp FROM ({src}) LIMIT 0").types[0]).upper()
-        native = ts_type.startswith("TIMESTAMP")
-        parts_glob = str(work / "events" / "part=*" / "*.parquet").replace("'", "''")
-        ev_end: pd.Timestamp | None = None
-        if observed_until is None and native:  # latest event, read from the parts
-            got = con.sql(  # epoch microseconds: naive timestamps are UTC, as in the contract
-                f"SELECT epoch_us(MAX(timestamp)) FROM read_parquet('{parts_glob}')"
-            ).fetchall()
-            if got[0][0] is not None:
-                ev_end = pd.Timestamp(int(got[0][0]), unit="us", tz="UTC")
-        con.close()
+        native_end = ev_end is not None or observed_until is not None
 
         def part_events(k: int) -> pd.DataFrame:
             """Part ``k``'s events, validated like an in-memory events table."""
@@ -254,7 +235,7 @@ def write_training_set(
                 ev["detail"] = None
             return ev
 
-        if observed_until is None and not native:  # pass 1 (text timestamps): latest event
+        if not native_end:  # pass 1 (text timestamps, or no events): latest event
             for k in range(n_parts):
                 ev = part_events(k)
                 if len(ev):
@@ -367,6 +348,58 @@ def write_training_set(
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _scatter_events(
+    events: str | Path | pd.DataFrame,
+    lv: pd.DataFrame,
+    work: Path,
+    *,
+    mapping: ColumnMapping,
+    detail: bool,
+    partitions: int | None,
+    unknown_leads: UnknownLeads,
+    want_end: bool,
+    memory_limit: str,
+    tick: Any,
+) -> tuple[int, int, np.ndarray, pd.Timestamp | None]:
+    """Write each part's events to ``work/events/part=K`` in one streaming DuckDB pass.
+
+    Returns the number of events and of parts, the part of each lead, and (when ``want_end`` and the
+    timestamps are a timestamp type) the latest event time; ``None`` means a pass over the
+    validated parts must find it.
+    """
+    import duckdb
+
+    with duckdb.connect(
+        config={"memory_limit": memory_limit, "temp_directory": str(work / "spill")}
+    ) as con:
+        con.execute("SET enable_progress_bar = false")
+        src = _source_sql(events, con, mapping, detail=detail)
+        n_events = int(con.sql(f"SELECT COUNT(*) FROM ({src})").fetchall()[0][0])
+        n_parts = partitions or max(1, math.ceil(n_events / EVENTS_PER_PART))
+        part = _parts_of(lv, n_parts)
+        keys = pd.DataFrame({"lead_key": lv["lead_id"].astype(str).to_numpy(), "part": part})
+        con.register("lm_parts", keys)
+        tick("partitioning events", 0, 1)
+        id_type = str(con.sql(f"SELECT lead_id FROM ({src}) LIMIT 0").types[0]).upper()
+        key = "s.lead_id" if id_type == "VARCHAR" else "CAST(s.lead_id AS VARCHAR)"
+        con.execute(  # events of unknown leads go to part -1
+            f"COPY (SELECT s.*, COALESCE(p.part, -1) AS part FROM ({src}) s "
+            f"LEFT JOIN lm_parts p ON {key} = p.lead_key) "
+            f"TO '{work / 'events'}' (FORMAT parquet, PARTITION_BY (part), COMPRESSION lz4_raw)"
+        )
+        tick("partitioning events", 1, 1)
+        _unknown_events(work / "events" / "part=-1", unknown_leads)
+        ts_type = str(con.sql(f"SELECT timestamp FROM ({src}) LIMIT 0").types[0]).upper()
+        if not (want_end and ts_type.startswith("TIMESTAMP")):
+            return n_events, n_parts, part, None
+        parts_glob = str(work / "events" / "part=*" / "*.parquet").replace("'", "''")
+        got = con.sql(  # epoch microseconds: naive timestamps are UTC, as in the contract
+            f"SELECT epoch_us(MAX(timestamp)) FROM read_parquet('{parts_glob}')"
+        ).fetchall()
+    end = None if got[0][0] is None else pd.Timestamp(int(got[0][0]), unit="us", tz="UTC")
+    return n_events, n_parts, part, end
+
+
 def _unknown_events(folder: Path, unknown_leads: UnknownLeads) -> None:
     """Raise (or warn, with ``"drop"``) about events whose lead is not in the leads table."""
     if not folder.exists():
@@ -394,10 +427,7 @@ def _to_arrow(df: pd.DataFrame) -> Any:
 
     with warnings.catch_warnings():
         # pyarrow reads tz-aware columns through Series.values, which pandas 3 deprecates
-        warnings.filterwarnings("ignore", message=".*Series.values.*", category=FutureWarning)
-        warnings.filterwarnings("ignore", message=".*Series.values.*", category=DeprecationWarning)
-        with contextlib.suppress(AttributeError):
-            warnings.filterwarnings("ignore", category=pd.errors.Pandas4Warning)  # type: ignore[attr-defined]
+        warnings.filterwarnings("ignore", message=".*Series.values.*")
         return pa.Table.from_pandas(df, preserve_index=False)
 
 

@@ -115,6 +115,7 @@ def _history_kernel() -> Any:
             all_cols,
             type_cols,
             pair_cols,
+            kinds,
             u_lead,
             u_as_of,
             hl_us,
@@ -139,16 +140,6 @@ def _history_kernel() -> Any:
                         else:
                             acc[u, j] += dec[i]
             # 2. carried over each lead's earlier cut-offs (sorted by lead, then time)
-            kinds = np.full(acc.shape[1], -1, np.int64)
-            for k in range(3):
-                if all_cols[k] >= 0:
-                    kinds[all_cols[k]] = k
-                for t in range(type_cols.shape[0]):
-                    if type_cols[t, k] >= 0:
-                        kinds[type_cols[t, k]] = k
-                for p in range(pair_cols.shape[0]):
-                    if pair_cols[p, k] >= 0:
-                        kinds[pair_cols[p, k]] = k
             for u in range(1, acc.shape[0]):
                 if u_lead[u] != u_lead[u - 1]:
                     continue
@@ -199,8 +190,9 @@ def history_features(
             type_cols[type_id[m["event_type"]], k] = j
         else:
             all_cols[k] = j
+    kinds = np.array([kind_code[meta[n]["kind"]] for n in names], dtype=np.int64)
     acc = np.zeros((len(u_lead), len(names)), dtype=np.float64)
-    is_last = np.array([meta[n]["kind"] == "recency" for n in names])
+    is_last = kinds == _LAST
     acc[:, is_last] = -np.inf
     if long is not None and len(long):
         cols = [long[c].to_numpy(dtype=np.int64) for c in ("cut_idx", "type_id", "pair_id")]
@@ -217,6 +209,7 @@ def history_features(
             all_cols,
             type_cols,
             pair_cols,
+            kinds,
             np.ascontiguousarray(u_lead, dtype=np.int64),
             np.ascontiguousarray(u_as_of, dtype=np.int64),
             float(spec.half_life_days) * DAY_US,

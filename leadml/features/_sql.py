@@ -1,11 +1,11 @@
 """SQL generated from a fitted FeatureSpec.
 
-A build is a short plan: two *stages* (tables materialised once) and up to two queries over
-them. Only portable SQL is used (CASE, window functions, UNION ALL, COUNT DISTINCT, range
-joins), so the same text runs on DuckDB and on Spark SQL (``CACHE TABLE name AS SELECT ...``
-for a stage). Input tables:
+A build is a short plan: one *stage* (a table materialised once) and up to three queries over
+it. Only portable SQL is used (joins with range conditions, CASE, COUNT DISTINCT, GROUP BY), so
+the same text runs on DuckDB and on Spark SQL (``CACHE TABLE name AS SELECT ...`` for the stage).
+Input tables:
 
-- ``lm_cut(row_id BIGINT, lead_id, as_of_us BIGINT)``: the cut-offs;
+- ``lm_c(row_id BIGINT, lead_key INT, as_of_us BIGINT)``: the cut-offs, keyed by lead;
 - ``lm_events(lead_id, ts_us BIGINT, event_type STRING, detail STRING)``;
 - ``lm_leads(lead_id, lead_key INT, created_us BIGINT, account_key INT)``: ``lead_key`` and
   ``account_key`` are dense integer codes (``account_key`` NULL when there is no account);
@@ -14,9 +14,8 @@ for a stage). Input tables:
 - ``lm_u(cut_idx BIGINT, lead_key INT, as_of_us BIGINT, prev_us BIGINT)``: the distinct
   cut-offs sorted by lead and time, with the lead's previous cut-off.
 
-Stages: ``lm_c`` (cut-offs keyed by ``lead_key``) and ``lm_ev`` (events with integer lead key,
-type id, pair id and day; events at or after the last cut-off are never seen and are dropped).
-Every join afterwards is on integers.
+The stage ``lm_ev`` holds the events with integer lead key, type id, pair id and day (events at
+or after the last cut-off are never seen and are dropped). Every join after it is on integers.
 
 Times are integer microseconds since the epoch (UTC). An event is seen at a cut-off iff
 ``ts_us < as_of_us`` (strictly before); a window of ``w`` days holds the events with
@@ -74,11 +73,6 @@ def stage_sql(spec: FeatureSpec) -> list[tuple[str, str]]:
         pair_col = "COALESCE(pa.pair_id, -1)"
     return [
         (
-            "lm_c",
-            "SELECT c.row_id, l.lead_key, c.as_of_us\n"
-            "FROM lm_cut c JOIN lm_leads l ON l.lead_id = c.lead_id",
-        ),
-        (
             "lm_ev",
             f"""SELECT l.lead_key, e.ts_us,
   CAST({type_col} AS INT) AS type_id,
@@ -86,7 +80,7 @@ def stage_sql(spec: FeatureSpec) -> list[tuple[str, str]]:
   CAST(FLOOR(e.ts_us / {float(DAY_US)!r}) AS BIGINT) AS day
 FROM lm_events e
   JOIN lm_leads l ON l.lead_id = e.lead_id{joins}
-WHERE e.ts_us < (SELECT MAX(as_of_us) FROM lm_cut)""",
+WHERE e.ts_us < (SELECT MAX(as_of_us) FROM lm_c)""",
         ),
     ]
 
