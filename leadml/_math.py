@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["fit_platt", "logit", "sigmoid"]
+__all__ = ["fit_intercept", "fit_platt", "logit", "sigmoid"]
 
 EPS = 1e-15
 
@@ -63,3 +63,24 @@ def fit_platt(
     a = float(theta[0] / sd)
     b = float(theta[1] - theta[0] * mu / sd)
     return a, b
+
+
+def fit_intercept(offset: np.ndarray, y: np.ndarray) -> float:
+    """Maximum-likelihood ``b`` of ``P(y=1) = sigmoid(offset + b)``: the intercept that makes the
+    mean probability equal the observed rate (the score equation ``sum(p - y) = 0``).
+
+    Solved by bisection on the monotone mean, so it cannot diverge; ``y`` must hold both classes
+    for a finite answer (with one class the result is clipped at +-50).
+    """
+    off = np.asarray(offset, dtype=float)
+    target = float(np.mean(np.asarray(y, dtype=float)))
+    lo, hi = -50.0, 50.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if float(np.mean(sigmoid(off + mid))) > target:
+            hi = mid
+        else:
+            lo = mid
+        if hi - lo < 1e-12:
+            break
+    return 0.5 * (lo + hi)

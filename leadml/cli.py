@@ -244,23 +244,41 @@ def print_comparison(report: Any, title: str = "rules vs model (same rows)") -> 
         console.print(bt)
 
 
+def print_subsets(report: Any) -> None:
+    """Print LightGBM's test figures for all rows and for the leads never seen in training."""
+    sub = report.subsets
+    if not len(sub):
+        return
+    for r in sub[sub["model"] == "lightgbm"].to_dict("records"):
+        if pd.isna(r.get("auc")):
+            continue
+        console.print(
+            f"{r['subset']}: {r['rows']:,} rows, {r['leads']:,} leads, {r['conversions']:,} "
+            f"conversions; LightGBM AUC {r['auc']:.3f}, ECE {r['ece']:.4f}, mean p / rate "
+            f"{r['citl']:.2f}"
+        )
+
+
 def print_split(summary: pd.DataFrame) -> None:
-    """Print rows, leads and conversions per window."""
-    table = Table(title="out-of-time split (no lead in two windows)")
-    for c in ["window", "rows", "leads", "conversions", "rate", "from", "to"]:
-        table.add_column(c, justify="left" if c == "window" else "right")
+    """Print which rows were used for what, and which were left out and why."""
+    table = Table(title="rows used (backtest at an earlier origin, production fit on all)")
+    for c in ["part", "rows", "leads", "conversions", "rate", "from", "to"]:
+        table.add_column(c, justify="left" if c == "part" else "right")
     for r in summary.to_dict("records"):
         rate = r["label_rate"]
         table.add_row(
-            str(r["window"]),
+            str(r["part"]),
             f"{int(r['rows']):,}",
             f"{int(r['leads']):,}",
-            f"{int(r['positives']):,}",
+            f"{int(r['conversions']):,}",
             "-" if pd.isna(rate) else f"{float(rate):.2%}",
             "-" if pd.isna(r["from"]) else f"{pd.Timestamp(r['from']):%Y-%m-%d}",
             "-" if pd.isna(r["to"]) else f"{pd.Timestamp(r['to']):%Y-%m-%d}",
         )
     console.print(table)
+    share = summary.attrs.get("backtest_share")
+    if share is not None:
+        console.print(f"the backtest used {share:.1%} of the labelled rows outside its gap")
 
 
 def print_scores(scores: pd.DataFrame, n: int = 10) -> None:
@@ -294,21 +312,38 @@ def train(
     cutoffs: Annotated[
         Path | None, typer.Option(help="Explicit cut-offs (lead_id, as_of).")
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="TrainConfig YAML (horizon, schedule, backtest, calibration, ...)."),
+    ] = None,
     every: Annotated[str | None, typer.Option(help="Cut-off schedule, e.g. 7d.")] = None,
-    horizon: Annotated[str, typer.Option(help="Label horizon, e.g. 30d.")] = "30d",
+    horizon: Annotated[str | None, typer.Option(help="Label horizon (default 30d).")] = None,
     max_age: Annotated[str | None, typer.Option(help="Only score leads up to this age.")] = None,
     start: Annotated[str | None, typer.Option(help="First scheduled cut-off.")] = None,
     mapping: Annotated[Path | None, typer.Option(help="Column mapping YAML.")] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(help="Profile column that must not be a feature (repeatable)."),
+    ] = None,
     rules: Annotated[
         Path | None, typer.Option(help="Scorecard YAML (default: a generic engagement scorecard).")
+    ] = None,
+    origins: Annotated[
+        int | None, typer.Option(help="Backtest origins (rolling-origin evaluation; default 1).")
+    ] = None,
+    label_start: Annotated[
+        str | None,
+        typer.Option(help="auto (detect late conversion tracking), none, or a date."),
     ] = None,
     report: Annotated[
         Path | None, typer.Option(help="Report directory (default: OUT/report).")
     ] = None,
-    search: Annotated[bool, typer.Option(help="Small time-aware hyperparameter search.")] = False,
-    calibration: Annotated[str, typer.Option(help="sigmoid, isotonic or auto.")] = "sigmoid",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for intervals.")] = 200,
+    search: Annotated[
+        bool | None, typer.Option("--search/--no-search", help="Small hyperparameter search.")
+    ] = None,
+    calibration: Annotated[str | None, typer.Option(help="sigmoid, isotonic or auto.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    n_boot: Annotated[int | None, typer.Option(help="Bootstrap resamples for intervals.")] = None,
     drop_unknown_leads: Annotated[
         bool, typer.Option(help="Drop events/conversions of unknown leads (reported).")
     ] = False,
@@ -322,31 +357,39 @@ def train(
         str | None, typer.Option(help="Register the model under this name (alias challenger).")
     ] = None,
 ) -> None:
-    """Train rules, logistic regression and LightGBM out of time; print the comparison; save."""
+    """Backtest rules, logistic regression and LightGBM at an earlier origin; fit the same
+    procedure on all labelled history; print the comparison; save the production model."""
     from leadml.io import load_tables
     from leadml.modeling import train as train_model
 
     try:
         t0 = time.perf_counter()
+        options = _given(
+            every=every,
+            horizon=horizon,
+            max_age=max_age,
+            start=start,
+            exclude=exclude or None,
+            rules=rules,
+            origins=origins,
+            label_start=label_start,
+            search=search,
+            calibration=calibration,
+            seed=seed,
+            n_boot=n_boot,
+            unknown_leads="drop" if drop_unknown_leads else None,
+        )
         tables = load_tables(
             leads=leads, events=events, conversions=conversions, cutoffs=cutoffs, mapping=mapping
         )
-        with console.status("building features and training (DuckDB, LightGBM)..."):
+        with console.status("building features, backtest and production fit (DuckDB, LightGBM)..."):
             res = train_model(
                 tables["leads"],
                 tables.get("events"),
                 tables.get("conversions"),
-                horizon=horizon,
-                every=every,
+                config=config,
                 cutoffs=tables.get("cutoffs"),
-                rules=rules,
-                start=start,
-                max_age=max_age,
-                search=search,
-                calibration=calibration,  # type: ignore[arg-type]
-                seed=seed,
-                n_boot=n_boot,
-                unknown_leads="drop" if drop_unknown_leads else "error",
+                **options,
             )
         _print_result(res)
         if mlflow or register:
@@ -357,6 +400,11 @@ def train(
         console.print(f"done in {time.perf_counter() - t0:.1f} s")
     except LeadmlError as exc:
         _fail(exc)
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options actually given on the command line (they override the config file)."""
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def _log_mlflow(
@@ -385,6 +433,17 @@ def _print_result(res: Any) -> None:
     for note in res.notes:
         console.print(f"[dim]note: {note}[/]")
     print_comparison(res.report)
+    print_subsets(res.report)
+    spread = res.report.origin_spread()
+    if len(spread):
+        console.print(
+            f"rolling-origin backtest ({res.report.origins['origin'].nunique()} origins), "
+            "LightGBM AUC "
+            + ", ".join(
+                f"{stat} {spread.loc[('lightgbm', stat), 'auc']:.3f}"
+                for stat in ("mean", "sd", "min", "max")
+            )
+        )
 
 
 @app.command("train-flat")
@@ -405,9 +464,10 @@ def train_flat(
     ] = None,
     split: Annotated[str, typer.Option(help="time, order (row order is time) or random.")] = "time",
     rules: Annotated[Path | None, typer.Option(help="Scorecard YAML.")] = None,
+    config: Annotated[Path | None, typer.Option(help="TrainConfig YAML.")] = None,
     sep: Annotated[str | None, typer.Option(help="CSV separator (default: sniffed).")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for intervals.")] = 200,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    n_boot: Annotated[int | None, typer.Option(help="Bootstrap resamples for intervals.")] = None,
 ) -> None:
     """Flat mode: train and compare on one row per lead (a CRM export with a label)."""
     from leadml.modeling import train_flat as train_flat_model
@@ -423,9 +483,8 @@ def train_flat(
             exclude=exclude or [],
             na_values=na_value or [],
             split=split,
-            rules=rules,
-            seed=seed,
-            n_boot=n_boot,
+            config=config,
+            **_given(rules=rules, seed=seed, n_boot=n_boot),
         )
         _print_result(res)
         res.model.save(out)
@@ -513,12 +572,17 @@ def evaluate(
     start: Annotated[str | None, typer.Option(help="First scheduled cut-off.")] = None,
     max_age: Annotated[str | None, typer.Option(help="Only leads up to this age.")] = None,
     mapping: Annotated[Path | None, typer.Option(help="Column mapping YAML.")] = None,
+    in_sample: Annotated[
+        bool,
+        typer.Option(help="Also evaluate the model's training rows (figures labelled in-sample)."),
+    ] = False,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 200,
     mlflow: Annotated[bool, typer.Option(help="Log the evaluation to MLflow.")] = True,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
     experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "leadml",
 ) -> None:
-    """Evaluate a saved model (LightGBM, logistic, rules) on labelled data; write a report."""
+    """Evaluate a saved model (LightGBM, logistic, rules) on labelled data after its training
+    window (--in-sample to include its training rows); write a report."""
     from leadml.io import load_tables
     from leadml.modeling import LeadScoringModel, evaluate_model
 
@@ -536,9 +600,10 @@ def evaluate(
             cutoffs=tables.get("cutoffs"),
             start=start,
             max_age=max_age,
+            in_sample=in_sample,
             n_boot=n_boot,
         )
-        print_comparison(rep, title="saved model on labelled data")
+        print_comparison(rep, title=rep.info.get("title", "saved model on labelled data"))
         paths = rep.write(out)
         console.print(f"report: {paths['html']}")
         if mlflow:

@@ -7,6 +7,7 @@ row numbers) and how to fix it. All derive from :class:`LeadmlError`.
 from __future__ import annotations
 
 __all__ = [
+    "CalibrationWarning",
     "ConfigError",
     "DataContractError",
     "LeadmlError",
@@ -33,3 +34,8 @@ class NotFittedError(LeadmlError, AttributeError):
 
 class RowsExcludedWarning(UserWarning):
     """Rows of the input were excluded from an output; the message says which and why."""
+
+
+class CalibrationWarning(UserWarning):
+    """A calibration fell back to a safer form (for example a slope that would have reversed the
+    model's ranking); the message says why and what was used instead."""

@@ -109,7 +109,32 @@ def test_train_score_evaluate_round_trip(tmp_path):
             f"sqlite:///{tmp_path / 'mlflow.db'}",
         ],
     )
+    # the same data the model was trained on: nothing is after its training window
+    assert res.exit_code == 2
+    assert "none of the" in res.output
+    assert "--in-sample" in res.output
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            str(tmp_path / "model"),
+            *common,
+            "--conversions",
+            str(tmp_path / "conv.csv"),
+            "--every",
+            "14d",
+            "--in-sample",
+            "--out",
+            str(tmp_path / "eval"),
+            "--n-boot",
+            "0",
+            "--tracking-uri",
+            f"sqlite:///{tmp_path / 'mlflow.db'}",
+        ],
+    )
     assert res.exit_code == 0, res.output
+    assert "IN-SAMPLE" in res.output
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")

@@ -131,6 +131,50 @@ class CRMData:
     horizon: pd.Timedelta
     every: pd.Timedelta
 
+    def sample_cutoffs(self, per_lead: int = 1, *, seed: int = 0) -> pd.DataFrame:
+        """Decision times drawn per lead *independently of its outcome*, with their truth.
+
+        For each lead, ``per_lead`` times are drawn uniformly (without replacement) from the
+        truth schedule between its creation and the end of the data; a time at or after the
+        lead's (recorded) conversion is then no row, as in a CRM. Returns ``lead_id, as_of,
+        p_true`` (at most ``per_lead`` rows per lead), sorted by ``as_of, lead_id``.
+
+        Drawing instead among the rows a lead *has* would select on the future: a lead that
+        converts soon has few rows, so its one sampled row is likely the one just before the
+        conversion, and the labels of such a sample are not those of random decision times.
+        """
+        if per_lead < 1:
+            raise ConfigError(f"sample_cutoffs: per_lead must be >= 1, got {per_lead}.")
+        rng = np.random.default_rng(seed)
+        grid = pd.date_range(
+            self.start + self.every, self.observed_until, freq=self.every, inclusive="left"
+        ).as_unit("us")
+        g = np.asarray(grid.asi8)
+        created = self.leads["created_at"].astype("datetime64[us, UTC]").astype("int64").to_numpy()
+        first = np.searchsorted(g, created, side="right")  # the truth needs created < as_of
+        n_cand = len(g) - first
+        picks = []
+        for _ in range(per_lead):
+            u = rng.random(len(created))
+            picks.append(first + np.floor(u * np.maximum(n_cand, 1)).astype(np.int64))
+        k = np.stack(picks, axis=1)
+        ok = (n_cand > 0)[:, None] & np.ones_like(k, dtype=bool)
+        if per_lead > 1:  # without replacement: redraw duplicates as the next free slots
+            k = np.sort(k, axis=1)
+            for j in range(1, per_lead):
+                k[:, j] = np.maximum(k[:, j], k[:, j - 1] + 1)
+            ok &= k < len(g)
+        idx = np.repeat(np.arange(len(created)), per_lead)[ok.ravel()]
+        times = g[np.minimum(k.ravel()[ok.ravel()], len(g) - 1)]
+        cut = pd.DataFrame(
+            {
+                "lead_id": self.leads["lead_id"].to_numpy()[idx],
+                "as_of": pd.to_datetime(times, unit="us", utc=True).astype("datetime64[us, UTC]"),
+            }
+        )
+        out = cut.merge(self.truth, on=["lead_id", "as_of"], how="inner")
+        return out.sort_values(["as_of", "lead_id"], kind="stable").reset_index(drop=True)
+
 
 def _pick(rng: np.random.Generator, table: dict, n: int) -> np.ndarray:
     names = list(table)
@@ -147,6 +191,9 @@ def make_crm(
     every_days: int = 7,
     leads_per_account: float = 4.0,
     missing_rate: float = 0.08,
+    rate_shift: float = 1.0,
+    rate_shift_start: float = 2 / 3,
+    conversions_from_day: int | None = None,
     seed: int = 0,
 ) -> CRMData:
     """Generate a realistic B2B CRM with leads, behavioural events, conversions and ground truth.
@@ -167,6 +214,18 @@ def make_crm(
         Mean leads per account (accounts share industry, size and country).
     missing_rate : float
         Share of missing values in industry, employees and country.
+    rate_shift : float
+        A moving base rate: the daily conversion hazard of every state is multiplied by a factor
+        that stays 1 until day ``rate_shift_start * days`` and then rises linearly to
+        ``rate_shift`` on the last day (2.0: the hazard doubles over the last third). The truth
+        follows it exactly (the filter and the horizon probabilities use each day's hazard).
+    rate_shift_start : float
+        Where the ramp starts, as a share of ``days``.
+    conversions_from_day : int, optional
+        Conversion tracking starts on this day: conversions before it happen (the lead goes
+        silent) but are not in the conversions table, as in a CRM whose deal tracking was
+        switched on partway. The truth is then the probability of a *recorded* conversion given
+        what is observable, with "converted before tracking, unrecorded" as a hidden state.
     seed : int
         The same seed gives the same data.
 
@@ -180,6 +239,15 @@ def make_crm(
         raise ConfigError(
             "make_crm: need n_leads >= 1, horizon_days >= 1, every_days >= 1 and days > horizon_days; "
             f"got n_leads={n_leads}, days={days}, horizon_days={horizon_days}, every_days={every_days}."
+        )
+    if rate_shift <= 0 or not 0 <= rate_shift_start < 1:
+        raise ConfigError(
+            "make_crm: need rate_shift > 0 and 0 <= rate_shift_start < 1; got "
+            f"rate_shift={rate_shift}, rate_shift_start={rate_shift_start}."
+        )
+    if conversions_from_day is not None and not 0 <= conversions_from_day < days:
+        raise ConfigError(
+            f"make_crm: conversions_from_day must be in [0, days); got {conversions_from_day}."
         )
     rng = np.random.default_rng(seed)
     t0 = pd.Timestamp(start)
@@ -248,21 +316,42 @@ def make_crm(
     T[3:6, 3:6] = INTENT_T
     T_cum = np.cumsum(T, axis=1)
     base_h = np.concatenate([HAZARD, HAZARD * JOBSEEKER_HAZARD_FACTOR])
-    h = 1.0 - np.exp(-base_h[None, :] * np.exp(fit)[:, None])  # (n_leads, 6)
+    rate = np.exp(fit)[:, None] * base_h[None, :]  # (n_leads, 6) hazard rates at factor 1
+    ramp0 = rate_shift_start * days
+    factor = 1.0 + (rate_shift - 1.0) * np.clip(
+        (np.arange(days + horizon_days) - ramp0) / max(days - 1 - ramp0, 1e-9), 0.0, 1.0
+    )
+    moving = rate_shift != 1.0
+    h_fixed = 1.0 - np.exp(-rate)
+
+    def hazard(day: int) -> np.ndarray:
+        return 1.0 - np.exp(-rate * factor[day]) if moving else h_fixed
 
     src_pi = np.array([v[1] for v in SOURCES.values()])[src]  # (n, 3)
     pj = p_js[:, None]
     pi0 = np.concatenate([(1 - pj) * src_pi, pj * src_pi], axis=1)  # filter prior (observables)
 
-    # P(convert within H days | state) per lead
-    S = np.ones((n_leads, 6))
-    for _ in range(horizon_days):
-        S = (1.0 - h) * (S @ T.T)
-    q = 1.0 - S
+    tracked_from = 0 if conversions_from_day is None else conversions_from_day
+
+    def within_horizon(day: int) -> np.ndarray:
+        """P(a recorded conversion on days day .. day + H - 1 | state on ``day``) per lead.
+
+        Backwards over the window: ``S`` is the probability of no recorded conversion from
+        day ``k`` on. A conversion before tracking starts is not recorded, and ends the lead.
+        """
+        S = np.ones((n_leads, 6))
+        for k in range(horizon_days - 1, -1, -1):
+            hk = hazard(day + k)
+            S = (1.0 - hk) * (S @ T.T) + (hk if day + k < tracked_from else 0.0)
+        return 1.0 - S
+
+    q_fixed = within_horizon(0) if not moving and tracked_from == 0 else None
 
     state = np.full(n_leads, -1)
     post = np.zeros((n_leads, 6))
+    silent = np.zeros(n_leads)  # filter mass of "converted before tracking, unrecorded"
     converted = np.zeros(n_leads, dtype=bool)
+    recorded = np.zeros(n_leads, dtype=bool)
     conv_time = np.full(n_leads, np.nan)
     ev_lead: list[np.ndarray] = []
     ev_ch: list[np.ndarray] = []
@@ -275,57 +364,77 @@ def make_crm(
 
     for d in range(days):
         n_created = np.searchsorted(c_sorted, d, side="right")
-        alive = order[:n_created]
-        alive = alive[~converted[alive]]
-        if alive.size == 0:
+        created = order[:n_created]
+        # the simulation runs on leads that have not converted; the filter (what a model can
+        # know) on leads without a recorded conversion, which includes unrecorded converters
+        alive = created[~converted[created]]
+        seen = created[~recorded[created]]
+        if seen.size == 0:
             continue
+        h = hazard(d)
         is_new = c_day[alive] == d
         old, new = alive[~is_new], alive[is_new]
+        s_new = seen[c_day[seen] == d]
+        s_old = seen[c_day[seen] != d]
         # predict step for existing leads; prior for new ones
-        if old.size:
-            post[old] = post[old] @ T
+        if s_old.size:
+            post[s_old] = post[s_old] @ T
             if d % every_days == 0 and d > 0:
-                tr_lead.append(old)
-                tr_day.append(np.full(old.size, d))
-                tr_p.append(np.einsum("ij,ij->i", post[old], q[old]))
+                q = q_fixed if q_fixed is not None else within_horizon(d)
+                tr_lead.append(s_old)
+                tr_day.append(np.full(s_old.size, d))
+                tr_p.append(np.einsum("ij,ij->i", post[s_old], q[s_old]))
+        if old.size:
             u = rng.random(old.size)
             state[old] = (u[:, None] > T_cum[state[old]]).sum(axis=1)
+        if s_new.size:
+            post[s_new] = pi0[s_new]
         if new.size:
-            post[new] = pi0[new]
             persona = jobseeker[new].astype(int)
             u = rng.random(new.size)
             intent = (u[:, None] > np.cumsum(src_pi[new], axis=1)).sum(axis=1)
             state[new] = persona * 3 + np.minimum(intent, 2)
-        s = state[alive]
-        # emissions: total count, then split over channels
-        n_tot = rng.poisson(R_sum[s])
-        nz = np.flatnonzero(n_tot)
-        loglik = np.broadcast_to(-R_sum, (alive.size, 6)).copy()
-        if nz.size:
-            counts = rng.multinomial(n_tot[nz], R[s[nz]] / R_sum[s[nz], None])
-            loglik[nz] += counts @ logR.T
-            rows, chans = np.nonzero(counts)
-            reps = counts[rows, chans]
-            lead_rep = np.repeat(alive[nz][rows], reps)
-            ev_lead.append(lead_rep)
-            ev_ch.append(np.repeat(chans, reps))
-            lo = np.where(c_day[lead_rep] == d, c_frac[lead_rep], 0.0)
-            ev_t.append(d + lo + (1.0 - lo) * rng.random(lead_rep.size))
-        # conversion
-        hz = h[alive, s]
-        conv = rng.random(alive.size) < hz
-        if conv.any():
-            cl = alive[conv]
-            converted[cl] = True
-            lo = np.where(c_day[cl] == d, c_frac[cl], 0.0)
-            conv_time[cl] = d + lo + (1.0 - lo) * rng.random(cl.size) * 0.999
-        # update step (not converted) for the survivors
-        keep = ~conv
-        surv = alive[keep]
-        ll = loglik[keep]
-        ll -= ll.max(axis=1, keepdims=True)
-        p = post[surv] * np.exp(ll) * (1.0 - h[surv])
-        post[surv] = p / p.sum(axis=1, keepdims=True)
+        n_ev = np.zeros(n_leads, dtype=np.int64)
+        loglik = np.zeros((n_leads, 6))
+        if alive.size:
+            s = state[alive]
+            # emissions: total count, then split over channels
+            n_tot = rng.poisson(R_sum[s])
+            nz = np.flatnonzero(n_tot)
+            n_ev[alive] = n_tot
+            if nz.size:
+                counts = rng.multinomial(n_tot[nz], R[s[nz]] / R_sum[s[nz], None])
+                loglik[alive[nz]] = counts @ logR.T
+                rows, chans = np.nonzero(counts)
+                reps = counts[rows, chans]
+                lead_rep = np.repeat(alive[nz][rows], reps)
+                ev_lead.append(lead_rep)
+                ev_ch.append(np.repeat(chans, reps))
+                lo = np.where(c_day[lead_rep] == d, c_frac[lead_rep], 0.0)
+                ev_t.append(d + lo + (1.0 - lo) * rng.random(lead_rep.size))
+            # conversion
+            hz = h[alive, s]
+            conv = rng.random(alive.size) < hz
+            if conv.any():
+                cl = alive[conv]
+                converted[cl] = True
+                recorded[cl] = d >= tracked_from
+                lo = np.where(c_day[cl] == d, c_frac[cl], 0.0)
+                conv_time[cl] = d + lo + (1.0 - lo) * rng.random(cl.size) * 0.999
+        # update step for the leads without a recorded conversion today
+        surv = seen[~recorded[seen]]
+        ll = loglik[surv] - R_sum[None, :]
+        shift = ll.max(axis=1, keepdims=True)
+        like = post[surv] * np.exp(ll - shift)
+        # a silent (unrecorded) converter emits nothing: likelihood 1 on a day without events
+        quiet = np.where(n_ev[surv] == 0, np.exp(-shift[:, 0]), 0.0) * silent[surv]
+        if d >= tracked_from:
+            live, gone = like * (1.0 - h[surv]), quiet
+        else:  # a conversion today would not be recorded: it moves mass to the silent state
+            live, gone = like * (1.0 - h[surv]), quiet + (like * h[surv]).sum(axis=1)
+        total = live.sum(axis=1) + gone
+        post[surv] = live / total[:, None]
+        silent[surv] = gone / total
 
     # --- assemble tables ------------------------------------------------------------------
     lead_ids = np.array([f"L{i:07d}" for i in range(n_leads)], dtype=object)
@@ -362,7 +471,7 @@ def make_crm(
     events = pd.DataFrame(
         {"lead_id": lead_ids[li], "timestamp": to_ts(tt), "event_type": types[ch], "detail": det}
     )
-    cmask = converted
+    cmask = recorded
     conversions = pd.DataFrame(
         {"lead_id": lead_ids[cmask], "converted_at": to_ts(conv_time[cmask])}
     )

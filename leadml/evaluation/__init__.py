@@ -1,10 +1,12 @@
 """Out-of-time splits, metrics (including ECE and lift) and the comparison report."""
 
+from leadml.evaluation._backtest import BacktestFold, plan_backtest, recent_block_start
 from leadml.evaluation._metrics import (
     METRICS,
     bootstrap_metrics,
     brier_score,
     calibration_bins,
+    calibration_in_the_large,
     calibration_slope_intercept,
     capture_at,
     expected_calibration_error,
@@ -19,11 +21,13 @@ from leadml.evaluation._split import TimeSplit, order_split, time_split
 
 __all__ = [
     "METRICS",
+    "BacktestFold",
     "ComparisonReport",
     "TimeSplit",
     "bootstrap_metrics",
     "brier_score",
     "calibration_bins",
+    "calibration_in_the_large",
     "calibration_slope_intercept",
     "capture_at",
     "compare_models",
@@ -32,7 +36,9 @@ __all__ = [
     "log_loss",
     "metric_table",
     "order_split",
+    "plan_backtest",
     "pr_auc",
+    "recent_block_start",
     "roc_auc",
     "time_split",
 ]

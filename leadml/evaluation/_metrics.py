@@ -21,6 +21,7 @@ __all__ = [
     "bootstrap_metrics",
     "brier_score",
     "calibration_bins",
+    "calibration_in_the_large",
     "calibration_slope_intercept",
     "capture_at",
     "expected_calibration_error",
@@ -207,6 +208,13 @@ def pr_auc(y: np.ndarray, p: np.ndarray) -> float:
     return _pr_auc(*_check(y, p))
 
 
+def calibration_in_the_large(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean predicted probability divided by the observed rate (1 is calibrated in the large;
+    0.8: the model expects 20 % fewer conversions than happened). NaN without conversions."""
+    y, p = _check(y, p)
+    return float(p.mean() / y.mean()) if y.sum() > 0 else float("nan")
+
+
 def _lift(frac: float) -> Callable[[np.ndarray, np.ndarray], float]:
     return lambda y, p: lift_at(y, p, frac)
 
@@ -223,6 +231,7 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "ece": expected_calibration_error,
     "cal_slope": _cal_slope,
     "cal_intercept": _cal_intercept,
+    "citl": calibration_in_the_large,
     "lift_5": _lift(0.05),
     "lift_10": _lift(0.10),
     "lift_20": _lift(0.20),

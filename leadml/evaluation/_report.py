@@ -33,6 +33,7 @@ LABELS = {
     "ece": "ECE",
     "cal_slope": "cal. slope",
     "cal_intercept": "cal. intercept",
+    "citl": "mean p / rate",
     "lift_5": "lift@5%",
     "lift_10": "lift@10%",
     "lift_20": "lift@20%",
@@ -61,6 +62,14 @@ class ComparisonReport:
         ``y`` and one probability column per model (for plots).
     info : dict
         Rows, conversions, label rate, time range and anything the caller adds.
+    subsets : DataFrame
+        The same metrics on named subsets of the rows (``subset, model, rows, leads,
+        conversions`` and the metrics), e.g. the leads never seen in training.
+    origins : DataFrame
+        With a rolling-origin backtest, one row per (origin, model) with its test window and
+        metrics; :meth:`origin_spread` summarises them.
+    data_summary : DataFrame
+        Which rows were used for what, and which were left out and why.
     """
 
     metrics: pd.DataFrame
@@ -72,6 +81,17 @@ class ComparisonReport:
     figures: dict[str, bytes] = field(default_factory=dict, repr=False)
     drivers: pd.DataFrame = field(default_factory=pd.DataFrame)
     explain_figures: dict[str, bytes] = field(default_factory=dict, repr=False)
+    subsets: pd.DataFrame = field(default_factory=pd.DataFrame)
+    origins: pd.DataFrame = field(default_factory=pd.DataFrame)
+    data_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def origin_spread(self, metrics: tuple[str, ...] = ("auc", "log_loss", "ece")) -> pd.DataFrame:
+        """Mean, standard deviation, min and max of each metric over the backtest origins."""
+        if not len(self.origins):
+            return pd.DataFrame()
+        g = self.origins.groupby("model", sort=False)[list(metrics)]
+        out = pd.concat({"mean": g.mean(), "sd": g.std(ddof=1), "min": g.min(), "max": g.max()})
+        return out.swaplevel().sort_index(level=0, sort_remaining=False)
 
     # ------------------------------------------------------------------ tables
     def table(self, metrics: list[str] | None = None) -> pd.DataFrame:
@@ -111,6 +131,19 @@ class ComparisonReport:
             ]
             piv = d.pivot(index="model", columns="metric", values="difference")
             lines += ["## Paired differences", "", _md(piv.reset_index()), ""]
+        if len(self.subsets):
+            lines += ["## Subsets of the test rows", "", _md(self.subsets.round(4)), ""]
+        if len(self.origins):
+            lines += [
+                "## Rolling-origin backtest",
+                "",
+                _md(self.origins.round(4)),
+                "",
+                _md(self.origin_spread().round(4).reset_index(names=["model", "statistic"])),
+                "",
+            ]
+        if len(self.data_summary):
+            lines += ["## Rows used", "", _md(self.data_summary), ""]
         if len(self.by_band):
             lines += ["## Conversion by band", "", _md(_fmt_rates(self.by_band)), ""]
         if len(self.by_grade):
@@ -222,6 +255,19 @@ class ComparisonReport:
             "<h2>Metrics (95 % bootstrap intervals)</h2>",
             self.table().to_html(),
         ]
+        if len(self.subsets):
+            parts += [
+                "<h2>Subsets of the test rows</h2>",
+                self.subsets.round(4).to_html(index=False),
+            ]
+        if len(self.origins):
+            parts += [
+                "<h2>Rolling-origin backtest</h2>",
+                self.origins.round(4).to_html(index=False),
+                self.origin_spread().round(4).to_html(),
+            ]
+        if len(self.data_summary):
+            parts += ["<h2>Rows used</h2>", self.data_summary.to_html(index=False)]
         for name, title in [
             ("reliability", "Reliability diagram"),
             ("gain_lift", "Cumulative gain and lift"),
@@ -274,6 +320,14 @@ class ComparisonReport:
         self.by_band.to_csv(paths["by_band"], index=False)
         self.by_grade.to_csv(paths["by_grade"], index=False)
         paths["info"].write_text(json.dumps(self.info, indent=2, default=str))
+        for name, frame in (
+            ("subsets", self.subsets),
+            ("origins", self.origins),
+            ("rows_used", self.data_summary),
+        ):
+            if len(frame):
+                paths[name] = out / f"{name}.csv"
+                frame.to_csv(paths[name], index=False)
         if len(self.drivers):
             paths["drivers"] = out / "global_drivers.csv"
             self.drivers.to_csv(paths["drivers"], index=False)

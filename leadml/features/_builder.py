@@ -346,13 +346,21 @@ def _exclude_invalid(cut: pd.DataFrame, data: LeadData) -> pd.DataFrame:
         conv_us = to_us(data.conversions["converted_at"])
         has = cpos >= 0
         done[has] = conv_us[cpos[has]] <= as_of[has]
-    drop = not_yet | done
+    lost = np.zeros(len(cut), dtype=bool)
+    if "lost_at" in data.leads.columns:
+        lost_at = data.leads["lost_at"].to_numpy()[pos]
+        has = ~pd.isna(lost_at)
+        lost[has] = to_us(pd.Series(lost_at[has]).astype("datetime64[us, UTC]")) <= as_of[has]
+        lost &= ~done
+    drop = not_yet | done | lost
     if drop.any():
         warnings.warn(
             f"cutoffs: excluded {int(drop.sum())} of {len(cut)} row(s) that are not training rows: "
             f"{int(not_yet.sum())} before the lead was created (lead ids "
             f"{examples(cut.loc[not_yet, 'lead_id'].tolist()) or '-'}), {int(done.sum())} at or after "
-            f"the lead converted (lead ids {examples(cut.loc[done, 'lead_id'].tolist()) or '-'}). "
+            f"the lead converted (lead ids {examples(cut.loc[done, 'lead_id'].tolist()) or '-'}), "
+            f"{int(lost.sum())} at or after the lead was lost (lead ids "
+            f"{examples(cut.loc[lost, 'lead_id'].tolist()) or '-'}). "
             "To score such rows use build_features or the model's score().",
             RowsExcludedWarning,
             stacklevel=3,

@@ -19,7 +19,9 @@ __all__ = ["FAMILIES", "OTHER_LEVEL", "FeatureSpec"]
 
 OTHER_LEVEL = "__other__"
 FAMILIES = ("counts", "active_days", "trend", "recency", "counts_ever", "decay", "account")
-RESERVED = frozenset({"lead_id", "created_at", "account_id", "as_of", "label", "censored"})
+RESERVED = frozenset(
+    {"lead_id", "created_at", "account_id", "lost_at", "as_of", "label", "censored"}
+)
 SPEC_VERSION = 1
 
 

@@ -61,8 +61,9 @@ def make_cutoffs(
 ) -> pd.DataFrame:
     """Cut-offs on a calendar schedule: ``start + k * every`` for ``k >= 0`` up to ``end``.
 
-    At each cut-off ``t`` every lead that exists (``created_at <= t``) and has not converted
-    (no conversion at or before ``t``) gets a row; with ``max_age``, only leads at most that old.
+    At each cut-off ``t`` every lead that exists (``created_at <= t``), has not converted (no
+    conversion at or before ``t``) and is not lost (no ``lost_at`` at or before ``t``) gets a
+    row; with ``max_age``, only leads at most that old.
     ``start`` defaults to the UTC midnight of the first ``created_at``; ``end`` to the last
     ``created_at`` or conversion. Rows are sorted by ``(as_of, lead_id)``.
     """
@@ -91,6 +92,13 @@ def make_cutoffs(
         cv_us[has] = to_us(cv[has])
         # last k with t0 + k*step < converted_at
         k_hi = np.where(has, np.minimum(k_hi, (cv_us - t0_us - 1) // step_us), k_hi)
+    if "lost_at" in leads.columns:
+        lost = leads["lost_at"]
+        has = lost.notna().to_numpy()
+        if has.any():
+            lost_us = np.zeros(len(leads), dtype="int64")
+            lost_us[has] = to_us(lost[has])
+            k_hi = np.where(has, np.minimum(k_hi, (lost_us - t0_us - 1) // step_us), k_hi)
     if max_age is not None:
         age_us = int(parse_duration(max_age, name="max_age") / pd.Timedelta(microseconds=1))
         k_hi = np.minimum(k_hi, (c_us + age_us - t0_us) // step_us)

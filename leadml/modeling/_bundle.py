@@ -43,7 +43,9 @@ SCORE_COLUMNS = [
     "band",
     "fit_score",
     "engagement_score",
+    "status",
 ]
+STATUS_OPEN, STATUS_LOST = "open", "lost"
 FILES = {
     "booster": "lightgbm_model.txt",
     "calibrator": "calibrator.json",
@@ -291,11 +293,12 @@ class LeadScoringModel:
             horizon), ``score`` (0-100: percentile of ``p_convert`` among the leads scored at
             training time), ``grade`` (scorecard fit letter x engagement digit, e.g. ``A1``),
             ``band`` (from ``score``, e.g. hot/warm/cold), ``fit_score`` and
-            ``engagement_score`` (scorecard points).
+            ``engagement_score`` (scorecard points), ``status`` (``"lost"`` when the lead was
+            closed without converting at or before ``as_of``, from ``leads.lost_at``; else
+            ``"open"``).
         """
-        feats, rules_x = self.features(
-            leads, events, as_of=as_of, cutoffs=cutoffs, unknown_leads=unknown_leads
-        )
+        data = self._data(leads, events, unknown_leads)
+        feats, rules_x = self.features(data, as_of=as_of, cutoffs=cutoffs)
         p = self.predict_proba(feats)
         score = self.scale.score(p)
         pts = self.scorecard.points(rules_x)
@@ -310,6 +313,7 @@ class LeadScoringModel:
                 "band": self.scale.band(score),
                 "fit_score": pts["fit_points"].to_numpy(),
                 "engagement_score": pts["engagement_points"].to_numpy(),
+                "status": _status(data.leads, feats),
             }
         )
         if reasons:
@@ -439,6 +443,18 @@ class LeadScoringModel:
             linear_calibrator=lin_cal,
             metadata=meta,
         )
+
+
+def _status(leads: pd.DataFrame, feats: pd.DataFrame) -> np.ndarray:
+    """``"lost"`` where the lead was closed without converting at or before ``as_of``
+    (``leads.lost_at``), else ``"open"``."""
+    out = np.full(len(feats), STATUS_OPEN, dtype=object)
+    if "lost_at" not in leads.columns or feats["as_of"].isna().all():
+        return out
+    lost = pd.Series(leads["lost_at"].to_numpy(), index=leads["lead_id"].to_numpy())
+    lost_at = feats["lead_id"].map(lost).astype("datetime64[us, UTC]").reset_index(drop=True)
+    out[(lost_at <= _utc(feats["as_of"])).fillna(False).to_numpy(dtype=bool)] = STATUS_LOST
+    return out
 
 
 def _utc(s: pd.Series) -> pd.Series:

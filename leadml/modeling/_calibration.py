@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 
-from leadml._math import fit_platt, sigmoid
+from leadml._math import fit_intercept, fit_platt, logit, sigmoid
 from leadml.exceptions import ConfigError
 
-__all__ = ["Calibrator", "ScoreScale", "fit_calibrator"]
+__all__ = [
+    "ISOTONIC_MIN_POSITIVES",
+    "ISOTONIC_MIN_ROWS",
+    "PLATT_MIN_CLASS",
+    "Calibrator",
+    "ScoreScale",
+    "fit_calibrator",
+]
 
 Method = Literal["sigmoid", "isotonic", "auto"]
 ISOTONIC_MIN_ROWS = 5000
 ISOTONIC_MIN_POSITIVES = 500
+PLATT_MIN_CLASS = 50
+"""Platt scaling fits a slope only with at least this many conversions and non-conversions;
+below, the slope is fixed at 1 (the model's own log-odds scale) and only the intercept is fitted."""
 
 
 @dataclass(frozen=True)
@@ -24,7 +34,9 @@ class Calibrator:
 
     ``sigmoid``: ``p = sigmoid(a * margin + b)`` (Platt scaling on the margin).
     ``isotonic``: a non-decreasing step function, linearly interpolated between the fitted
-    thresholds ``x`` (margins) and values ``y`` (probabilities), constant beyond them.
+    thresholds ``x`` (margins) and values ``y`` (probabilities), constant beyond them, then
+    moved by ``shift`` on the log-odds scale (0 unless re-anchored).
+    ``note`` says why a safer form was used instead of the one asked for ("" otherwise).
     """
 
     method: Literal["sigmoid", "isotonic"]
@@ -32,32 +44,64 @@ class Calibrator:
     b: float = 0.0
     x: list[float] = field(default_factory=list)
     y: list[float] = field(default_factory=list)
+    shift: float = 0.0
+    note: str = ""
 
     def transform(self, margin: np.ndarray) -> np.ndarray:
         m = np.asarray(margin, dtype=float)
         if self.method == "sigmoid":
             return sigmoid(self.a * m + self.b)
-        return np.interp(m, np.asarray(self.x), np.asarray(self.y))
+        p = np.interp(m, np.asarray(self.x), np.asarray(self.y))
+        return sigmoid(logit(p) + self.shift) if self.shift else p
+
+    def anchored(self, margin: np.ndarray, y: np.ndarray) -> Calibrator:
+        """The same calibrator with its intercept moved so that the mean probability on these
+        rows equals their observed rate (calibration-in-the-large); the slope is kept."""
+        m, yy = np.asarray(margin, dtype=float), np.asarray(y, dtype=float)
+        if self.method == "sigmoid":
+            return replace(self, b=fit_intercept(self.a * m, yy))
+        base = logit(np.interp(m, np.asarray(self.x), np.asarray(self.y)))
+        return replace(self, shift=fit_intercept(base, yy))
 
     def to_dict(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {"note": self.note} if self.note else {}
         if self.method == "sigmoid":
-            return {"method": "sigmoid", "a": self.a, "b": self.b}
-        return {"method": "isotonic", "x": list(self.x), "y": list(self.y)}
+            return {"method": "sigmoid", "a": self.a, "b": self.b, **extra}
+        return {
+            "method": "isotonic",
+            "x": list(self.x),
+            "y": list(self.y),
+            "shift": self.shift,
+            **extra,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Calibrator:
+        note = str(d.get("note", ""))
         if d.get("method") == "sigmoid":
-            return cls("sigmoid", a=float(d["a"]), b=float(d["b"]))
+            return cls("sigmoid", a=float(d["a"]), b=float(d["b"]), note=note)
         if d.get("method") == "isotonic":
-            return cls("isotonic", x=[float(v) for v in d["x"]], y=[float(v) for v in d["y"]])
+            return cls(
+                "isotonic",
+                x=[float(v) for v in d["x"]],
+                y=[float(v) for v in d["y"]],
+                shift=float(d.get("shift", 0.0)),
+                note=note,
+            )
         raise ConfigError(f"calibrator: unknown method {d.get('method')!r}.")
 
 
-def fit_calibrator(margin: np.ndarray, y: np.ndarray, *, method: Method = "sigmoid") -> Calibrator:
-    """Fit a calibrator on a window the model was not trained on.
+def fit_calibrator(
+    margin: np.ndarray, y: np.ndarray, *, method: Method = "sigmoid", what: str = "model"
+) -> Calibrator:
+    """Fit a calibrator on out-of-sample margins (rows the model was not trained on).
 
-    ``"sigmoid"`` (default) needs few rows. ``"isotonic"`` needs at least 5,000 rows and 500
-    conversions (it raises otherwise); ``"auto"`` picks isotonic when those are met.
+    ``"sigmoid"`` (default): Platt scaling, ``p = sigmoid(a * margin + b)``. A calibrator never
+    reverses a model: when the fitted slope ``a`` is not positive (the margins do not rank the
+    conversions on these rows), or there are fewer than :data:`PLATT_MIN_CLASS` conversions or
+    non-conversions, the slope is fixed at 1 and only the intercept is fitted; ``note`` says so.
+    ``"isotonic"`` needs at least 5,000 rows and 500 conversions (it raises otherwise);
+    ``"auto"`` picks isotonic when those are met. ``what`` names the model in notes.
     """
     m = np.asarray(margin, dtype=float)
     yy = np.asarray(y, dtype=float)
@@ -72,7 +116,30 @@ def fit_calibrator(margin: np.ndarray, y: np.ndarray, *, method: Method = "sigmo
     if method == "auto":
         method = "isotonic" if enough else "sigmoid"
     if method == "sigmoid":
+        n_pos, n_neg = int(yy.sum()), int(len(yy) - yy.sum())
+        if min(n_pos, n_neg) < PLATT_MIN_CLASS:
+            return Calibrator(
+                "sigmoid",
+                a=1.0,
+                b=fit_intercept(m, yy),
+                note=(
+                    f"{what}: the calibration rows hold {n_pos:,} conversions and {n_neg:,} "
+                    f"non-conversions, fewer than the {PLATT_MIN_CLASS} of each Platt scaling "
+                    "needs: slope fixed at 1, intercept fitted."
+                ),
+            )
         a, b = fit_platt(m, yy)
+        if not (np.isfinite(a) and a > 0):
+            return Calibrator(
+                "sigmoid",
+                a=1.0,
+                b=fit_intercept(m, yy),
+                note=(
+                    f"{what}: the fitted calibration slope was {a:.3g} (not positive: on the "
+                    "latest rows the margins do not rank the conversions); refused, and the "
+                    "slope fixed at 1 (intercept only) so the calibration cannot reverse the model."
+                ),
+            )
         return Calibrator("sigmoid", a=a, b=b)
     if method == "isotonic":
         if not enough:

@@ -85,7 +85,10 @@ class LogisticBaseline:
         sd = Z.std(axis=0)
         self.scale_ = np.where(sd > 0, sd, 1.0).tolist()
         Zs = (Z - np.asarray(self.mean_)) / np.asarray(self.scale_)
-        lr = LogisticRegression(C=self.C, max_iter=5000, tol=1e-8).fit(Zs, np.asarray(y))
+        # Newton-Cholesky: rows >> columns here; the same optimum as lbfgs in ~8 steps, not ~500
+        lr = LogisticRegression(C=self.C, max_iter=200, tol=1e-8, solver="newton-cholesky").fit(
+            Zs, np.asarray(y)
+        )
         self.coef_ = lr.coef_.ravel().tolist()
         self.intercept_ = float(lr.intercept_[0])
         return self

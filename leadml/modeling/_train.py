@@ -1,46 +1,68 @@
-"""The training job: training set -> out-of-time split -> rules, logistic regression, LightGBM
--> calibration -> comparison on the test window -> a LeadScoringModel."""
+"""The training job: evaluate the procedure in a backtest, ship the procedure's latest output.
+
+``train`` (event mode) and ``train_flat`` (one row per lead) run the same small steps:
+
+1. **rows**: every labelled row (lead x cut-off), with what was left out and why (censored label
+   windows; rows before conversion tracking started);
+2. **minimum data**: enough converted and not-converted leads, or a clear stop;
+3. **backtest**: at an earlier origin ``T`` (placed by rows and conversions), the procedure of
+   :mod:`leadml.modeling._procedure` runs on the rows whose label was known at ``T`` and every
+   model is evaluated on the rows on and after ``T`` (the same rows for every model), overall and
+   for the leads never seen in training; optionally at several origins;
+4. **production fit**: the same procedure on all labelled history: the model that is saved,
+   registered and scored.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from leadml.evaluation._backtest import BacktestFold, plan_backtest
+from leadml.evaluation._metrics import metric_table
 from leadml.evaluation._report import ComparisonReport, compare_models
-from leadml.evaluation._split import (
-    DEFAULT_FRACTIONS,
-    DEFAULT_WINDOWS,
-    LeadPolicy,
-    TimeSplit,
-    order_split,
-    time_split,
-)
 from leadml.exceptions import ConfigError, DataContractError, RowsExcludedWarning
 from leadml.features._builder import _features, label_rows, training_cutoffs
 from leadml.features._flat import build_flat_training_set
 from leadml.features._spec import FeatureSpec
-from leadml.features._time import parse_duration
 from leadml.modeling._bundle import LeadScoringModel, library_versions
-from leadml.modeling._calibration import Method, ScoreScale, fit_calibrator
-from leadml.modeling._lgbm import FitInfo, train_booster
-from leadml.modeling._linear import LogisticBaseline
+from leadml.modeling._calibration import ScoreScale
+from leadml.modeling._config import DEFAULT_BANDS, TrainConfig
+from leadml.modeling._lgbm import FitInfo
+from leadml.modeling._procedure import Fitted, fit_procedure
 from leadml.rules._config import ScorecardConfig
 from leadml.rules._inputs import scorecard_inputs
-from leadml.rules._scorecard import PointsScorecard, load_rules
-from leadml.schema._contract import LeadData, UnknownLeads, validate_lead_data
+from leadml.rules._scorecard import load_rules
+from leadml.schema._contract import LeadData, examples, validate_lead_data
 
-__all__ = ["DEFAULT_BANDS", "TrainResult", "evaluate_model", "train", "train_flat"]
+__all__ = [
+    "DEFAULT_BANDS",
+    "NotEnoughDataError",
+    "TrainResult",
+    "evaluate_model",
+    "train",
+    "train_flat",
+]
 
-DEFAULT_BANDS: dict[str, float | None] = {"hot": 80, "warm": 50, "cold": None}
 DEFAULT_RULES = Path(__file__).resolve().parent.parent / "rules" / "default.yaml"
 MODEL_NAMES = ("rules", "logistic", "lightgbm")
+DRIVER_ROWS = 20_000
+"""Global drivers and SHAP plots of the report use at most this many test rows (seeded sample)."""
+LABEL_START_P = 1e-3
+"""Conversion tracking is taken to start at the first recorded conversion when the rows before it
+would have shown at least one conversion with probability above 1 - LABEL_START_P, at the rate seen
+after it."""
+
+
+class NotEnoughDataError(DataContractError):
+    """The labelled data is too small to train and evaluate a model honestly."""
 
 
 @dataclass
@@ -50,77 +72,216 @@ class TrainResult:
     Attributes
     ----------
     model : LeadScoringModel
-        The model to save and deploy (exactly the one evaluated on the test window).
+        The production fit: the procedure run on all labelled history. Save, register and score
+        this one.
     report : ComparisonReport
-        Rules vs logistic regression vs LightGBM on the test window (same rows).
+        The backtest at the latest origin: rules vs logistic regression vs LightGBM (and a
+        reference) on the same test rows, with subsets (leads never seen in training) and, with
+        several origins, the figures of every origin.
     training_set : DataFrame
-        Every uncensored row with its features, ``label`` and ``window`` (None: dropped).
-    split : TimeSplit
-    fit_info : FitInfo
-        LightGBM parameters, best iteration, search results.
+        Every labelled row with its features (the production spec), ``label`` and ``window``:
+        ``"train"`` (label known at the latest backtest origin), ``"gap"`` or ``"test"``.
     split_summary : DataFrame
-        Rows, leads and conversions per window.
+        Which rows were used for what, and which were left out and why.
+    backtest : DataFrame
+        One row per (origin, model): test window and metrics.
+    fit_info : FitInfo
+        LightGBM parameters and number of trees of the production fit.
+    backtest_model : LeadScoringModel
+        The model the report evaluates (the procedure run at the latest origin).
+    config : TrainConfig
+    notes : list of str
+        What the procedure decided and why (left-out rows, calibration fallbacks...).
     """
 
     model: LeadScoringModel
     report: ComparisonReport
     training_set: pd.DataFrame
-    split: TimeSplit
-    fit_info: FitInfo
     split_summary: pd.DataFrame
+    backtest: pd.DataFrame
+    fit_info: FitInfo
+    backtest_model: LeadScoringModel
+    config: TrainConfig
     notes: list[str] = field(default_factory=list)
 
 
-def _fit_models(
-    feats: pd.DataFrame,
-    rules_x: pd.DataFrame,
-    y: np.ndarray,
-    split: TimeSplit,
-    *,
-    spec: FeatureSpec,
-    rules: ScorecardConfig,
-    params: Mapping[str, Any] | None,
-    search: bool,
-    calibration: Method,
-    bands: dict[str, float | None],
-    seed: int,
-) -> tuple[LeadScoringModel, FitInfo]:
-    tr, va, ca = split.mask("train"), split.mask("valid"), split.mask("calib")
-    X = feats[spec.feature_names_]
-    booster, info = train_booster(
-        X.loc[tr],
-        y[tr],
-        X.loc[va],
-        y[va],
-        categorical=spec.categorical_features_,
-        params=params,
-        seed=seed,
-        search=search,
+# ---------------------------------------------------------------------------------- config
+def _resolve_config(
+    config: TrainConfig | Mapping[str, Any] | str | Path | None, options: dict
+) -> TrainConfig:
+    if config is None:
+        base = TrainConfig()
+    elif isinstance(config, TrainConfig):
+        base = config
+    elif isinstance(config, (str, Path)):
+        base = TrainConfig.from_yaml(config)
+    elif isinstance(config, Mapping):
+        base = TrainConfig.from_dict(dict(config))
+    else:
+        raise ConfigError(
+            f"config: expected a TrainConfig, a mapping or a YAML path, got {type(config).__name__}."
+        )
+    return base.updated(**options)
+
+
+def _fmt_us(v: int) -> str:
+    return str(pd.Timestamp(int(v), unit="us", tz="UTC"))
+
+
+def _part(name: str, frame: pd.DataFrame, note: str = "") -> dict[str, Any]:
+    y = (
+        pd.to_numeric(frame["label"], errors="coerce")
+        if "label" in frame
+        else pd.Series(dtype=float)
     )
-    margin_cal = np.asarray(booster.predict(X.loc[ca], raw_score=True, validate_features=True))
-    calibrator = fit_calibrator(margin_cal, y[ca], method=calibration)
-    scale = ScoreScale.fit(calibrator.transform(margin_cal), bands)
-    linear = LogisticBaseline().fit(X.loc[tr], y[tr], spec)
-    lin_cal = fit_calibrator(linear.decision_function(X.loc[ca]), y[ca], method="sigmoid")
-    scorecard = PointsScorecard(rules=rules).fit(
-        rules_x.loc[ca].drop(columns=["lead_id", "as_of"]), y[ca]
+    return {
+        "part": name,
+        "rows": len(frame),
+        "leads": int(frame["lead_id"].nunique()),
+        "conversions": int(np.nansum(y)) if len(y) else 0,
+        "label_rate": float(np.nanmean(y)) if len(y) and y.notna().any() else np.nan,
+        "from": frame["as_of"].min() if len(frame) else pd.NaT,
+        "to": frame["as_of"].max() if len(frame) else pd.NaT,
+        "note": note,
+    }
+
+
+# ---------------------------------------------------------------------------------- 1. rows
+@dataclass
+class LabelledRows:
+    """The labelled rows (``lead_id, as_of, label``) and what was left out."""
+
+    rows: pd.DataFrame
+    left_out: list[dict[str, Any]]
+    end: pd.Timestamp
+    label_start: pd.Timestamp | None
+    notes: list[str]
+
+
+def labelled_rows(
+    data: LeadData, cfg: TrainConfig, cutoffs: pd.DataFrame | None = None, *, caller: str = "train"
+) -> LabelledRows:
+    """Cut-offs, labels and censoring; rows before conversion tracking started are left out.
+
+    See :attr:`TrainConfig.label_start`: ``"auto"`` detects a late start of conversion tracking
+    from the data (the first recorded conversion comes so late that the rows before it would
+    almost surely have shown conversions at the later rate), ``"none"`` keeps every row, a time
+    keeps the rows from it on.
+    """
+    h = cfg.horizon_td
+    cut, end = training_cutoffs(
+        data,
+        cutoffs=cutoffs,
+        every=cfg.every,
+        start=cfg.start,
+        max_age=cfg.max_age,
+        observed_until=cfg.observed_until,
+        caller=caller,
     )
+    lab = label_rows(cut, data.conversions, horizon=h, observed_until=end)
+    censored = lab["censored"].to_numpy()
+    left_out: list[dict[str, Any]] = []
+    notes: list[str] = []
+    if censored.any():
+        c = cut.loc[censored]
+        left_out.append(
+            _part(
+                "left out: censored (label window ends after the data)",
+                c,
+                f"as_of + {cfg.horizon} is after the end of the data {end}; still scorable",
+            )
+        )
+    rows = cut.loc[~censored, ["lead_id", "as_of"]].reset_index(drop=True)
+    rows["label"] = lab.loc[~censored, "label"].to_numpy(dtype="int8")
+    if len(rows) == 0:
+        span = end - data.leads["created_at"].min()
+        raise NotEnoughDataError(
+            f"{caller}: no labelled row: every cut-off's label window (as_of + horizon "
+            f"{cfg.horizon}) ends after the end of the data ({end}); the data spans "
+            f"{span.days} days from the first lead. Fix: a horizon shorter than the history, "
+            "earlier cut-offs, or more history."
+        )
+    start, note = _label_start(rows, data, cfg)
+    if start is not None:
+        before = (rows["as_of"] < start).to_numpy()
+        if before.any():
+            left_out.append(
+                _part("left out: before conversion tracking started", rows.loc[before], note)
+            )
+            notes.append(note)
+            rows = rows.loc[~before].reset_index(drop=True)
+        if len(rows) == 0:
+            raise NotEnoughDataError(
+                f"{caller}: no labelled row on or after label_start {start}. Fix: an earlier "
+                "label_start, or label_start='none'."
+            )
+    return LabelledRows(rows, left_out, end, start, notes)
+
+
+def _label_start(
+    rows: pd.DataFrame, data: LeadData, cfg: TrainConfig
+) -> tuple[pd.Timestamp | None, str]:
+    if cfg.label_start == "none":
+        return None, ""
+    if cfg.label_start != "auto":
+        t = pd.Timestamp(cfg.label_start)
+        return t, f"label_start={t}: rows before it are left out (set in the config)."
+    if len(data.conversions) == 0:
+        return None, ""
+    first = data.conversions["converted_at"].min()
+    h = cfg.horizon_td
+    pre = (rows["as_of"] + h < first).to_numpy()  # windows that end before the first conversion
+    post = (rows["as_of"] >= first).to_numpy()
+    if not pre.any() or not post.any():
+        return None, ""
+    rate = float(rows.loc[post, "label"].mean())
+    expected = rate * int(pre.sum())
+    if np.exp(-expected) >= LABEL_START_P:
+        return None, ""
+    n_before = int((rows["as_of"] < first).sum())
+    return first, (
+        f"conversions are recorded from {first} (the first conversion) on: the "
+        f"{n_before:,} rows before it (as_of {rows['as_of'].min():%Y-%m-%d} .. "
+        f"{first:%Y-%m-%d}) could not show a recorded conversion although {rate:.2%} of later "
+        f"rows convert ({expected:,.0f} conversions expected, 0 seen); they are left out of "
+        "training and evaluation. Override with label_start='none' or a time."
+    )
+
+
+def check_min_data(rows: pd.DataFrame, cfg: TrainConfig, *, caller: str = "train") -> None:
+    """Stop with the numbers when the labelled rows hold too few converted or not-converted leads."""
+    per_lead = rows.groupby("lead_id", sort=False)["label"].max()
+    conv, unconv = int(per_lead.sum()), int((per_lead == 0).sum())
+    need = cfg.min_data
+    if conv < need.converted_leads or unconv < need.unconverted_leads:
+        raise NotEnoughDataError(
+            f"{caller}: the {len(rows):,} labelled rows hold {conv:,} converted and {unconv:,} "
+            f"not-converted leads; training needs at least {need.converted_leads} converted and "
+            f"{need.unconverted_leads} not-converted leads (min_data). Fix: more history or more "
+            f"leads, a longer horizon (now {cfg.horizon}), or lower min_data if a noisy model is "
+            "acceptable."
+        )
+
+
+# ---------------------------------------------------------------------------------- models
+def _bundle(spec: FeatureSpec, fitted: Fitted) -> LeadScoringModel:
     model = LeadScoringModel(
         spec=spec,
-        booster=booster,
-        calibrator=calibrator,
-        scale=scale,
-        scorecard=scorecard,
-        linear=linear,
-        linear_calibrator=lin_cal,
+        booster=fitted.booster,
+        calibrator=fitted.calibrator,
+        scale=fitted.scale,
+        scorecard=fitted.scorecard,
+        linear=fitted.linear,
+        linear_calibrator=fitted.linear_calibrator,
     )
-    return model, info
+    model.metadata["logistic_scale"] = fitted.linear_scale.to_dict()
+    return model
 
 
 def _predict_all(
     model: LeadScoringModel, feats: pd.DataFrame, rules_x: pd.DataFrame
 ) -> dict[str, np.ndarray]:
-    out = {"rules": model.scorecard.predict_proba(rules_x.drop(columns=["lead_id", "as_of"]))[:, 1]}
+    out = {"rules": model.scorecard.predict_proba(rules_x)[:, 1]}
     if model.linear is not None:
         out["logistic"] = model.predict_linear(feats)
     out["lightgbm"] = model.predict_proba(feats)
@@ -132,11 +293,7 @@ def _bands_for(
 ) -> dict[str, np.ndarray]:
     """Band per row for each model: the scorecard's own bands (points); for the learned models,
     the same percentile bands as the deployed score."""
-    out = {
-        "rules": model.scorecard.grades(rules_x.drop(columns=["lead_id", "as_of"]))[
-            "band"
-        ].to_numpy()
-    }
+    out = {"rules": model.scorecard.grades(rules_x)["band"].to_numpy()}
     for name in ("logistic", "lightgbm"):
         if name not in preds:
             continue
@@ -156,203 +313,22 @@ def _inputs_hash(*frames: pd.DataFrame | None) -> str:
     return h.hexdigest()[:16]
 
 
-def _window_dates(frame: pd.DataFrame, split: TimeSplit) -> dict[str, list[str]]:
-    out = {}
-    for w in split.windows:
-        t = frame.loc[split.mask(w), "as_of"]
-        out[w] = [str(t.min()), str(t.max())] if len(t) and t.notna().any() else []
-    return out
-
-
-def train(
-    leads: pd.DataFrame | LeadData,
-    events: pd.DataFrame | None = None,
-    conversions: pd.DataFrame | None = None,
-    *,
-    horizon: str | int | pd.Timedelta = "30d",
-    every: str | int | pd.Timedelta | None = None,
-    cutoffs: pd.DataFrame | None = None,
-    rules: ScorecardConfig | dict[str, Any] | str | Path | None = None,
-    start: str | pd.Timestamp | None = None,
-    max_age: str | int | pd.Timedelta | None = None,
-    observed_until: str | pd.Timestamp | None = None,
-    spec: FeatureSpec | None = None,
-    windows: Sequence[str] = DEFAULT_WINDOWS,
-    fractions: Sequence[float] = DEFAULT_FRACTIONS,
-    boundaries: Sequence[str | pd.Timestamp] | None = None,
-    gap: str | int | pd.Timedelta | None = None,
-    lead_policy: LeadPolicy = "hash",
-    lead_shares: Sequence[float] | None = None,
-    params: Mapping[str, Any] | None = None,
-    search: bool = False,
-    calibration: Method = "sigmoid",
-    bands: dict[str, float | None] | None = None,
-    seed: int = 0,
-    n_boot: int = 200,
-    unknown_leads: UnknownLeads = "error",
-    reference: pd.DataFrame | None = None,
-) -> TrainResult:
-    """Train and compare the rules baseline, logistic regression and LightGBM, out of time.
-
-    Steps: cut-offs (``every`` schedule or explicit ``cutoffs``) and labels within ``horizon``;
-    censored rows are left out; the rows are split into ``train / valid / calib / test``
-    windows in time order (:func:`leadml.evaluation.time_split`, gap = horizon by default,
-    no lead on two sides); the feature spec is fitted on data known before the validation
-    window; LightGBM trains on ``train`` with early stopping on ``valid``; every model's
-    probabilities are calibrated on ``calib`` (the scorecard's points-to-probability mapping
-    too); all three are compared on ``test``.
-
-    ``reference`` (optional, ``lead_id, as_of, p``) adds a reference model to the comparison,
-    e.g. the true probabilities of a synthetic CRM.
-    """
-    h = parse_duration(horizon, name="horizon")
-    data = (
-        leads
-        if isinstance(leads, LeadData)
-        else validate_lead_data(leads, events, conversions, unknown_leads=unknown_leads)
-    )
-    cut, end = training_cutoffs(
-        data,
-        cutoffs=cutoffs,
-        every=every,
-        start=start,
-        max_age=max_age,
-        observed_until=observed_until,
-        caller="train",
-    )
-    lab = label_rows(cut, data.conversions, horizon=h, observed_until=end)
-    keep = ~lab["censored"].to_numpy()
-    notes = []
-    if (~keep).any():
-        notes.append(
-            f"{int((~keep).sum()):,} of {len(cut):,} cut-off rows are censored (as_of + horizon after "
-            f"{end}) and are not used to train or evaluate."
-        )
-    rows = cut.loc[keep].reset_index(drop=True)
-    rows["label"] = lab.loc[keep, "label"].to_numpy(dtype="int8")
-    if len(rows) == 0:
-        raise DataContractError(
-            "train: no labelled (uncensored) rows. Fix: use more history or a shorter horizon."
-        )
-    split = time_split(
-        rows,
-        windows=windows,
-        fractions=None if boundaries is not None else fractions,
-        boundaries=boundaries,
-        gap=h if gap is None else gap,
-        gap_before=("test",),
-        lead_policy=lead_policy,
-        lead_shares=lead_shares,
-        seed=seed,
-    )
-    for w in ("train", "valid", "calib", "test"):
-        if w not in split.windows:
-            raise ConfigError(
-                f"train: windows must include 'train', 'valid', 'calib' and 'test'; got {list(split.windows)}."
+def _reference(rows: pd.DataFrame, reference: pd.DataFrame) -> np.ndarray:
+    for col in ("lead_id", "as_of", "p"):
+        if col not in reference.columns:
+            raise DataContractError(
+                f"reference: column {col!r} missing; received {list(reference.columns)}. Fix: "
+                "pass lead_id, as_of, p."
             )
-    summary = split.summary(rows)
-    dropped = int(pd.isna(split.window).sum())
-    if dropped:
-        notes.append(
-            f"{dropped:,} rows are in no window: {int((split.reason == 'gap').sum()):,} in the gap before "
-            f"a boundary, {int((split.reason == 'lead in another window').sum()):,} of leads assigned to "
-            f"another window (lead_policy={split.lead_policy!r})."
+    ref = rows[["lead_id", "as_of"]].merge(reference, on=["lead_id", "as_of"], how="left")
+    if ref["p"].isna().any():
+        bad = ref["p"].isna().to_numpy()
+        raise DataContractError(
+            f"reference: {int(bad.sum())} evaluated row(s) have no reference probability (lead ids "
+            f"{examples(rows.loc[bad, 'lead_id'].tolist())}). Fix: pass lead_id, as_of, p for every "
+            "cut-off."
         )
-    # learn vocabularies and levels from what was known before the validation window
-    first = split.boundaries[0]
-    spec = spec if spec is not None else FeatureSpec()
-    if not spec.fitted_:
-        spec.fit(
-            data.leads.loc[data.leads["created_at"] < first],
-            data.events.loc[data.events["timestamp"] < first],
-        )
-    used = ~pd.isna(split.window)
-    rows_used = rows.loc[used].reset_index(drop=True)
-    sub = TimeSplit(
-        split.windows,
-        split.boundaries,
-        split.window[used],
-        split.reason[used],
-        split.gap,
-        split.lead_policy,
-    )
-    feats = _features(spec, data, rows_used[["lead_id", "as_of"]], engine="duckdb")
-    config = load_rules(rules if rules is not None else DEFAULT_RULES)
-    rules_x = scorecard_inputs(config, data, rows_used[["lead_id", "as_of"]])
-    y = rows_used["label"].to_numpy(dtype=int)
-    model, info = _fit_models(
-        feats,
-        rules_x,
-        y,
-        sub,
-        spec=spec,
-        rules=config,
-        params=params,
-        search=search,
-        calibration=calibration,
-        bands=dict(bands or DEFAULT_BANDS),
-        seed=seed,
-    )
-    ca = sub.mask("calib")
-    model.metadata["logistic_scale"] = ScoreScale.fit(
-        model.predict_linear(feats.loc[ca]), model.scale.bands
-    ).to_dict()
-    te = sub.mask("test")
-    report = _report(
-        model,
-        feats.loc[te],
-        rules_x.loc[te],
-        y[te],
-        rows_used.loc[te],
-        reference,
-        n_boot,
-        seed,
-        title="Rules vs logistic regression vs LightGBM (test window)",
-    )
-    model.metadata.update(
-        {
-            "mode": "events",
-            "horizon": str(h),
-            "horizon_days": h / pd.Timedelta(days=1),
-            "schedule": None if every is None else str(parse_duration(every, name="every")),
-            "observed_until": str(end),
-            "windows": _window_dates(rows, split),
-            "split": {
-                "fractions": list(fractions) if boundaries is None else None,
-                "boundaries": [str(b) for b in split.boundaries],
-                "gap": str(split.gap),
-                "lead_policy": split.lead_policy,
-            },
-            "rows": {str(r["window"]): int(r["rows"]) for r in summary.to_dict("records")},
-            "positives": {
-                str(r["window"]): int(r["positives"]) for r in summary.to_dict("records")
-            },
-            "lightgbm": {
-                "params": info.params,
-                "best_iteration": info.best_iteration,
-                "valid_log_loss": info.valid_log_loss,
-                "search": info.search,
-            },
-            "calibration": model.calibrator.method,
-            "test_metrics": report.metrics.to_dict(orient="index"),
-            "seed": seed,
-            "inputs_hash": _inputs_hash(data.leads, data.events, data.conversions),
-            "trained_at": str(pd.Timestamp.now(tz="UTC").floor("s")),
-            "versions": library_versions(),
-            "scorecard": config.name,
-        }
-    )
-    report.info.update(
-        {
-            "window": f"{model.metadata['windows']['test'][0][:10]} .. {model.metadata['windows']['test'][1][:10]}",
-            "horizon": str(h),
-        }
-    )
-    training_set = pd.concat(
-        [rows_used[["lead_id", "as_of", "label"]], feats.drop(columns=["lead_id", "as_of"])], axis=1
-    )
-    training_set["window"] = sub.window
-    return TrainResult(model, report, training_set, split, info, summary, notes)
+    return ref["p"].to_numpy(dtype=float)
 
 
 def _report(
@@ -361,23 +337,19 @@ def _report(
     rules_x: pd.DataFrame,
     y: np.ndarray,
     rows: pd.DataFrame,
+    *,
     reference: pd.DataFrame | None,
     n_boot: int,
     seed: int,
     title: str,
     explain: bool = True,
+    seen_leads: pd.Series | None = None,
 ) -> ComparisonReport:
     preds = _predict_all(model, feats, rules_x)
     bands = _bands_for(model, preds, rules_x)
-    grades = model.scorecard.grades(rules_x.drop(columns=["lead_id", "as_of"]))["grade"].to_numpy()
+    grades = model.scorecard.grades(rules_x)["grade"].to_numpy()
     if reference is not None:
-        ref = rows[["lead_id", "as_of"]].merge(reference, on=["lead_id", "as_of"], how="left")
-        if ref["p"].isna().any():
-            raise DataContractError(
-                f"reference: {int(ref['p'].isna().sum())} evaluated rows have no reference "
-                "probability. Fix: pass lead_id, as_of, p for every cut-off."
-            )
-        preds["reference"] = ref["p"].to_numpy(dtype=float)
+        preds["reference"] = _reference(rows, reference)
     report = compare_models(
         y,
         preds,
@@ -388,14 +360,362 @@ def _report(
         seed=seed,
         info={"title": title},
     )
+    if seen_leads is not None:
+        report.subsets = _subsets(y, preds, rows, seen_leads)
     if explain and len(feats):
         ex = model.explainer
-        report.drivers = ex.global_drivers(feats)
-        top = int(np.argmax(model.predict_proba(feats.iloc[:5000])))
-        report.explain_figures = ex.plots(feats, lead=top)
+        sample = feats
+        if len(feats) > DRIVER_ROWS:
+            pick = np.sort(
+                np.random.default_rng(seed).choice(len(feats), DRIVER_ROWS, replace=False)
+            )
+            sample = feats.iloc[pick].reset_index(drop=True)
+        report.drivers = ex.global_drivers(sample)
+        top = int(np.argmax(model.predict_proba(sample.iloc[:5000])))
+        report.explain_figures = ex.plots(sample, lead=top)
     return report
 
 
+SUBSET_METRICS = ["auc", "pr_auc", "log_loss", "brier", "ece", "citl", "lift_10", "capture_20"]
+
+
+def _subsets(
+    y: np.ndarray, preds: dict[str, np.ndarray], rows: pd.DataFrame, seen_leads: pd.Series
+) -> pd.DataFrame:
+    """Metrics on all test rows and on the rows of leads never seen in training."""
+    unseen = ~np.asarray(rows["lead_id"].isin(seen_leads), dtype=bool)
+    out = []
+    for name, m in (
+        ("all test rows", np.ones(len(y), dtype=bool)),
+        ("leads never seen in training", unseen),
+    ):
+        yy = y[m]
+        if not len(yy):
+            continue
+        row = {
+            "subset": name,
+            "rows": int(m.sum()),
+            "leads": int(rows.loc[m, "lead_id"].nunique()),
+            "conversions": int(yy.sum()),
+        }
+        if yy.min() == yy.max():
+            out += [{**row, "model": k} for k in preds]
+            continue
+        tab = metric_table(yy, {k: p[m] for k, p in preds.items()}, metrics=SUBSET_METRICS)
+        out += [{**row, "model": k, **{str(c): v for c, v in tab.loc[k].items()}} for k in preds]
+    return pd.DataFrame(out)
+
+
+# ---------------------------------------------------------------------------------- train
+def _fit_spec(
+    given: FeatureSpec | None, cfg: TrainConfig, data: LeadData, until: pd.Timestamp
+) -> FeatureSpec:
+    """A feature spec fitted on what was known before ``until`` (a given fitted spec as is)."""
+    if given is not None and given.fitted_:
+        return given
+    spec = replace(given) if given is not None else cfg.features.spec(exclude=list(cfg.exclude))
+    if given is not None and cfg.exclude:
+        spec = replace(spec, exclude=tuple(dict.fromkeys([*spec.exclude, *cfg.exclude])))
+    return spec.fit(
+        data.leads.loc[data.leads["created_at"] < until],
+        data.events.loc[data.events["timestamp"] < until],
+    )
+
+
+def _same(a: FeatureSpec, b: FeatureSpec) -> bool:
+    return a is b or a.to_dict() == b.to_dict()
+
+
+def train(
+    leads: pd.DataFrame | LeadData,
+    events: pd.DataFrame | None = None,
+    conversions: pd.DataFrame | None = None,
+    *,
+    config: TrainConfig | Mapping[str, Any] | str | Path | None = None,
+    cutoffs: pd.DataFrame | None = None,
+    spec: FeatureSpec | None = None,
+    reference: pd.DataFrame | None = None,
+    **options: Any,
+) -> TrainResult:
+    """Backtest the training procedure at an earlier origin, then fit it on all labelled history.
+
+    Parameters
+    ----------
+    leads, events, conversions : DataFrame or LeadData
+        The contract tables (``leads`` may be an already validated :class:`LeadData`).
+    config : TrainConfig, mapping or YAML path, optional
+        Every choice of the procedure; ``options`` override its top-level keys, e.g.
+        ``train(leads, events, conversions, horizon="30d", every="7d", rules="scorecard.yaml")``.
+        Shorthands: ``params=`` (LightGBM), ``search=``, ``origins=``, ``calibration="isotonic"``.
+    cutoffs : DataFrame, optional
+        Explicit ``lead_id, as_of`` rows (e.g. one decision time per lead) instead of
+        ``every``.
+    spec : FeatureSpec, optional
+        Feature parameters (unfitted: fitted at each origin on what was known then; fitted: used
+        as is everywhere). Default: ``config.features`` and ``config.exclude``.
+    reference : DataFrame, optional
+        ``lead_id, as_of, p``: a reference model added to the comparison (e.g. the true
+        probabilities of a synthetic CRM).
+
+    Returns
+    -------
+    TrainResult
+        ``model`` (production fit), ``report`` (backtest), ``split_summary``, ``notes``...
+
+    Notes
+    -----
+    The backtest runs the procedure on the rows whose label was known at the origin ``T``
+    (``as_of + gap <= T``, gap = horizon) and evaluates on the rows with ``as_of >= T``; a deployed
+    model scores leads it was trained on, so test rows of those leads are kept, and the report
+    gives the figures for the leads never seen in training too. No row is dropped for a split rule:
+    only the gap before ``T`` is unused by the backtest.
+    """
+    cfg = _resolve_config(config, options)
+    h = cfg.horizon_td
+    data = (
+        leads
+        if isinstance(leads, LeadData)
+        else validate_lead_data(leads, events, conversions, unknown_leads=cfg.unknown_leads)
+    )
+    lr = labelled_rows(data, cfg, cutoffs)
+    rows = lr.rows
+    check_min_data(rows, cfg)
+    notes = list(lr.notes)
+    if spec is not None and spec.fitted_:
+        notes.append(
+            "the feature spec was fitted before train was called: the backtest uses its "
+            "vocabularies as given (they may have been learned from data after the origin)."
+        )
+    rules = load_rules(cfg.rules if cfg.rules is not None else DEFAULT_RULES)
+    rules_x = scorecard_inputs(rules, data, rows[["lead_id", "as_of"]]).drop(
+        columns=["lead_id", "as_of"]
+    )
+    y = rows["label"].to_numpy(dtype=np.int64)
+    t = rows["as_of"].astype("datetime64[us, UTC]").astype("int64").to_numpy()
+    gap_us = int(cfg.gap_td / pd.Timedelta(microseconds=1))
+    folds = plan_backtest(
+        t,
+        y,
+        gap=gap_us,
+        origins=cfg.backtest.origins,
+        test_share=cfg.backtest.test_share,
+        min_test_conversions=cfg.backtest.min_test_conversions,
+    )
+    spec_p = _fit_spec(spec, cfg, data, lr.end)
+    feats_p = _features(spec_p, data, rows[["lead_id", "as_of"]], engine="duckdb")
+    per_origin, report, model_t, last_fold = [], None, None, folds[-1]
+    for i, fold in enumerate(folds):
+        latest = i == len(folds) - 1
+        origin = pd.Timestamp(fold.origin, unit="us", tz="UTC")
+        spec_t = _fit_spec(spec, cfg, data, origin)
+        feats_t = (
+            feats_p
+            if _same(spec_t, spec_p)
+            else _features(spec_t, data, rows[["lead_id", "as_of"]], engine="duckdb")
+        )
+        X_t = feats_t[spec_t.feature_names_]
+        tr, te = fold.train, fold.test
+        fitted_t = fit_procedure(
+            X_t.loc[tr].reset_index(drop=True),
+            rules_x.loc[tr].reset_index(drop=True),
+            y[tr],
+            t[tr],
+            spec=spec_t,
+            rules=rules,
+            config=cfg,
+            gap=gap_us,
+            fmt=_fmt_us,
+        )
+        if latest:
+            notes += [f"backtest: {n}" for n in fitted_t.notes]
+        m_t = _bundle(spec_t, fitted_t)
+        test_rows = rows.loc[te].reset_index(drop=True)
+        rep = _report(
+            m_t,
+            feats_t.loc[te].reset_index(drop=True),
+            rules_x.loc[te].reset_index(drop=True),
+            y[te],
+            test_rows,
+            reference=reference,
+            n_boot=cfg.n_boot if latest else 0,
+            seed=cfg.seed,
+            title=f"Backtest: rules vs logistic regression vs LightGBM (origin {origin:%Y-%m-%d})",
+            explain=latest,
+            seen_leads=rows.loc[tr, "lead_id"],
+        )
+        for model_name, row in rep.metrics.iterrows():
+            per_origin.append(
+                {
+                    "origin": origin,
+                    "test_from": test_rows["as_of"].min(),
+                    "test_to": test_rows["as_of"].max(),
+                    "rows": int(te.sum()),
+                    "conversions": int(y[te].sum()),
+                    "model": model_name,
+                    **{str(k): v for k, v in row.items()},
+                }
+            )
+        if latest:
+            report, model_t = rep, m_t
+            model_t.metadata.update(
+                {
+                    "mode": "events",
+                    "horizon": str(h),
+                    "horizon_days": h / pd.Timedelta(days=1),
+                    "schedule": cfg.every,
+                    "backtest": _fold_meta(fold, rows, cfg),
+                    "production": _production_meta(rows.loc[tr], origin, fitted_t),
+                    "lightgbm": _lgbm_meta(fitted_t.fit_info),
+                    "config": cfg.to_dict(),
+                    "note": "the backtest model (the procedure run at the origin), not the one to ship",
+                }
+            )
+    assert report is not None
+    assert model_t is not None
+    fitted_p = fit_procedure(
+        feats_p[spec_p.feature_names_],
+        rules_x,
+        y,
+        t,
+        spec=spec_p,
+        rules=rules,
+        config=cfg,
+        gap=gap_us,
+        fmt=_fmt_us,
+    )
+    notes += [f"production fit: {n}" for n in fitted_p.notes]
+    model = _bundle(spec_p, fitted_p)
+    window = np.full(len(rows), "train", dtype=object)
+    window[last_fold.gap] = "gap"
+    window[last_fold.test] = "test"
+    summary = _summary(rows, window, lr.left_out, fitted_p, cfg)
+    backtest = pd.DataFrame(per_origin)
+    if len(folds) > 1:
+        report.origins = backtest
+    report.data_summary = summary
+    origin = pd.Timestamp(last_fold.origin, unit="us", tz="UTC")
+    test_rows = rows.loc[last_fold.test]
+    report.info.update(
+        {
+            "window": f"{test_rows['as_of'].min():%Y-%m-%d} .. {test_rows['as_of'].max():%Y-%m-%d}",
+            "origin": str(origin),
+            "horizon": cfg.horizon,
+            "backtest_training_rows": int(last_fold.train.sum()),
+        }
+    )
+    model.metadata.update(
+        {
+            "mode": "events",
+            "horizon": str(h),
+            "horizon_days": h / pd.Timedelta(days=1),
+            "schedule": cfg.every,
+            "observed_until": str(lr.end),
+            "label_start": None if lr.label_start is None else str(lr.label_start),
+            "backtest": {
+                **_fold_meta(last_fold, rows, cfg),
+                "origins": [str(pd.Timestamp(f.origin, unit="us", tz="UTC")) for f in folds],
+            },
+            "production": _production_meta(rows, lr.end, fitted_p),
+            "lightgbm": _lgbm_meta(fitted_p.fit_info),
+            "calibration": fitted_p.calibrator.method,
+            "test_metrics": report.metrics.to_dict(orient="index"),
+            "seed": cfg.seed,
+            "config": cfg.to_dict(),
+            "inputs_hash": _inputs_hash(data.leads, data.events, data.conversions),
+            "trained_at": str(pd.Timestamp.now(tz="UTC").floor("s")),
+            "versions": library_versions(),
+            "scorecard": rules.name,
+        }
+    )
+    training_set = pd.concat(
+        [rows[["lead_id", "as_of", "label"]], feats_p.drop(columns=["lead_id", "as_of"])], axis=1
+    )
+    training_set["window"] = window
+    return TrainResult(
+        model=model,
+        report=report,
+        training_set=training_set,
+        split_summary=summary,
+        backtest=backtest,
+        fit_info=fitted_p.fit_info,
+        backtest_model=model_t,
+        config=cfg,
+        notes=notes,
+    )
+
+
+def _lgbm_meta(info: FitInfo) -> dict[str, Any]:
+    return {
+        "params": info.params,
+        "best_iteration": info.best_iteration,
+        "valid_log_loss": info.valid_log_loss,
+        "search": info.search,
+    }
+
+
+def _window(frame: pd.DataFrame) -> list[str]:
+    return [str(frame["as_of"].min()), str(frame["as_of"].max())] if len(frame) else []
+
+
+def _fold_meta(fold: BacktestFold, rows: pd.DataFrame, cfg: TrainConfig) -> dict[str, Any]:
+    return {
+        "origin": str(pd.Timestamp(fold.origin, unit="us", tz="UTC")),
+        "gap": cfg.backtest.gap or cfg.horizon,
+        "train_window": _window(rows.loc[fold.train]),
+        "test_window": _window(rows.loc[fold.test]),
+        "rows": {
+            "train": int(fold.train.sum()),
+            "gap": int(fold.gap.sum()),
+            "test": int(fold.test.sum()),
+        },
+        "conversions": {
+            "train": int(rows.loc[fold.train, "label"].sum()),
+            "test": int(rows.loc[fold.test, "label"].sum()),
+        },
+    }
+
+
+def _production_meta(rows: pd.DataFrame, end: pd.Timestamp, fitted: Fitted) -> dict[str, Any]:
+    return {
+        "train_window": _window(rows),
+        "labels_known_until": str(end),
+        "rows": len(rows),
+        "conversions": int(rows["label"].sum()),
+        "blocks": fitted.blocks,
+        "n_trees": fitted.fit_info.best_iteration,
+        "n_trees_from": "early stopping on the latest block (the procedure's internal validation)",
+    }
+
+
+def _summary(
+    rows: pd.DataFrame,
+    window: np.ndarray,
+    left_out: list[dict[str, Any]],
+    fitted: Fitted,
+    cfg: TrainConfig,
+) -> pd.DataFrame:
+    parts = [
+        _part(
+            "backtest: training rows",
+            rows.loc[window == "train"],
+            f"label known at the origin (as_of + {cfg.backtest.gap or cfg.horizon} <= origin)",
+        ),
+        _part("backtest: gap", rows.loc[window == "gap"], "label not yet known at the origin"),
+        _part("backtest: test rows", rows.loc[window == "test"], "as_of on or after the origin"),
+        _part("production fit: all labelled rows", rows, "what the saved model is fitted on"),
+    ]
+    cb = fitted.blocks["calibration"]
+    cal_rows = rows.loc[rows["as_of"] >= pd.Timestamp(cb["from"])]
+    parts.append(
+        _part("production fit: calibration block", cal_rows, "the latest rows; sets the level")
+    )
+    out = pd.DataFrame(parts + left_out)
+    used = int(np.isin(window, ("train", "test")).sum())
+    out.attrs["backtest_share"] = used / max(int((window != "gap").sum()), 1)
+    return out
+
+
+# ---------------------------------------------------------------------------------- evaluate
 def evaluate_model(
     model: LeadScoringModel,
     leads: pd.DataFrame | LeadData,
@@ -407,53 +727,89 @@ def evaluate_model(
     start: str | pd.Timestamp | None = None,
     max_age: str | int | pd.Timedelta | None = None,
     observed_until: str | pd.Timestamp | None = None,
+    in_sample: bool = False,
     n_boot: int = 200,
     seed: int = 0,
-    unknown_leads: UnknownLeads = "error",
+    unknown_leads: str = "error",
 ) -> ComparisonReport:
     """Evaluate a saved model (and its rules and logistic references) on labelled data.
 
-    Labels use the model's horizon; censored rows are left out (and counted in the report).
+    By default only the rows after the model's training window (``as_of`` later than the last
+    cut-off it was fitted on) are evaluated: figures on the training rows would be in-sample.
+    ``in_sample=True`` evaluates every labelled row and says so in the report's title. Labels use
+    the model's horizon; censored rows are left out (and counted in the report).
     """
     if model.is_flat:
         raise ConfigError(
             "evaluate_model is for event models; for a flat model use train_flat's report."
         )
     h = pd.Timedelta(model.metadata.get("horizon", "30 days"))
-    data = (
-        leads
-        if isinstance(leads, LeadData)
-        else validate_lead_data(leads, events, conversions, unknown_leads=unknown_leads)
-    )
-    cut, end = training_cutoffs(
-        data,
-        cutoffs=cutoffs,
+    cfg = TrainConfig(
+        horizon=h,
         every=every,
         start=start,
         max_age=max_age,
         observed_until=observed_until,
-        caller="evaluate",
+        label_start="none",
+        unknown_leads=unknown_leads,  # type: ignore[arg-type]
     )
-    lab = label_rows(cut, data.conversions, horizon=h, observed_until=end)
-    keep = ~lab["censored"].to_numpy()
-    rows = cut.loc[keep].reset_index(drop=True)
-    if len(rows) == 0:
-        raise DataContractError("evaluate: no labelled (uncensored) rows in the given period.")
-    y = lab.loc[keep, "label"].to_numpy(dtype=int)
+    data = (
+        leads
+        if isinstance(leads, LeadData)
+        else validate_lead_data(leads, events, conversions, unknown_leads=cfg.unknown_leads)
+    )
+    lr = labelled_rows(data, cfg, cutoffs, caller="evaluate")
+    rows = lr.rows
+    censored = sum(p["rows"] for p in lr.left_out)
+    window = (model.metadata.get("production") or {}).get("train_window") or []
+    trained_to = pd.Timestamp(window[1]) if window else None
+    title = "Saved model on labelled data after its training window"
+    if in_sample:
+        title = "Saved model on labelled data, IN-SAMPLE (includes its training rows)"
+    elif trained_to is None:
+        warnings.warn(
+            "evaluate: the model's metadata has no training window (trained by an older leadml); "
+            "every labelled row is evaluated and some may be training rows.",
+            RowsExcludedWarning,
+            stacklevel=2,
+        )
+        title = "Saved model on labelled data (training window unknown: may be in-sample)"
+    else:
+        after = (rows["as_of"] > trained_to).to_numpy()
+        if not after.any():
+            raise ConfigError(
+                f"evaluate: none of the {len(rows):,} labelled rows is after the model's training "
+                f"window (its last training cut-off is {trained_to}; the labelled rows here end "
+                f"{rows['as_of'].max()}). Fix: evaluate on data collected since, or pass "
+                "in_sample=True (CLI: --in-sample) for in-sample figures, labelled as such."
+            )
+        rows = rows.loc[after].reset_index(drop=True)
+    y = rows["label"].to_numpy(dtype=int)
     feats, rules_x = model.features(data, cutoffs=rows[["lead_id", "as_of"]])
     report = _report(
-        model, feats, rules_x, y, rows, None, n_boot, seed, title="Saved model on labelled data"
+        model,
+        feats,
+        rules_x.drop(columns=["lead_id", "as_of"]),
+        y,
+        rows,
+        reference=None,
+        n_boot=n_boot,
+        seed=seed,
+        title=title,
     )
     report.info.update(
         {
             "window": f"{rows['as_of'].min():%Y-%m-%d} .. {rows['as_of'].max():%Y-%m-%d}",
             "horizon": str(h),
-            "censored_rows_left_out": int((~keep).sum()),
+            "censored_rows_left_out": int(censored),
+            "in_sample": bool(in_sample),
+            "model_trained_to": None if trained_to is None else str(trained_to),
         }
     )
     return report
 
 
+# ---------------------------------------------------------------------------------- flat mode
 def train_flat(
     table: pd.DataFrame,
     *,
@@ -463,25 +819,21 @@ def train_flat(
     positive: Any = None,
     exclude: Sequence[str] = (),
     na_values: Sequence[str] = (),
-    rules: ScorecardConfig | dict[str, Any] | str | Path | None = None,
     split: str = "time",
-    fractions: Sequence[float] = DEFAULT_FRACTIONS,
-    params: Mapping[str, Any] | None = None,
-    search: bool = False,
-    calibration: Method = "sigmoid",
-    bands: dict[str, float | None] | None = None,
-    seed: int = 0,
-    n_boot: int = 200,
+    config: TrainConfig | Mapping[str, Any] | str | Path | None = None,
+    **options: Any,
 ) -> TrainResult:
-    """Flat mode: one row per lead with a label column (a CRM export).
+    """Flat mode: one row per lead with a label column (a CRM export), same procedure.
 
-    ``split``: ``"time"`` (by ``time_column``, out of time), ``"order"`` (row order is time
-    order, e.g. bank marketing) or ``"random"`` (only when the table has no time at all).
-    ``exclude`` lists columns that must not be features (identifiers, and above all columns
-    filled in after contact: leakage). Without ``rules``, the scorecard has no points (every
-    lead gets the same grade) and the rules baseline predicts the base rate. ``na_values``
-    are text values that mean "not answered" (e.g. ``"Select"``) and become missing.
+    ``split`` orders the rows for the backtest and the calibration block: ``"time"`` (by
+    ``time_column``), ``"order"`` (row order is time order, e.g. bank marketing) or ``"random"``
+    (only when the table has no time at all: a seeded random order). The backtest tests on the
+    latest ``backtest.test_share`` of the rows; the production fit uses all of them. ``exclude``
+    lists columns that must not be features (identifiers, and above all columns filled in after
+    contact: leakage). Without ``rules``, the scorecard has no points (every lead gets the same
+    grade). ``na_values`` are text values that mean "not answered" (e.g. ``"Select"``).
     """
+    cfg = _resolve_config(config, options)
     if na_values:
         table = table.mask(table.isin(list(na_values)))
     with warnings.catch_warnings():
@@ -494,6 +846,26 @@ def train_flat(
             positive=positive,
             exclude=exclude,
         )
+    n = len(ts)
+    if split == "time":
+        if time_column is None:
+            raise ConfigError(
+                "train_flat: split='time' needs time_column=; use split='order' or 'random'."
+            )
+        if ts["as_of"].isna().any():
+            bad = ts["as_of"].isna().to_numpy()
+            raise DataContractError(
+                f"table.{time_column}: {int(bad.sum())} row(s) have no time (lead ids "
+                f"{examples(ts.loc[bad, 'lead_id'].tolist())}); an out-of-time backtest needs a "
+                "time for every row. Fix: fill or drop them, or use split='order'."
+            )
+        t = ts["as_of"].astype("datetime64[us, UTC]").astype("int64").to_numpy()
+    elif split == "order":
+        t = np.arange(n, dtype=np.int64)
+    elif split == "random":
+        t = np.random.default_rng(cfg.seed).permutation(n).astype(np.int64)
+    else:
+        raise ConfigError(f"train_flat: split must be 'time', 'order' or 'random', got {split!r}.")
     prof = table.reset_index(drop=True).drop(
         columns=[c for c in [label, *exclude] if c in table.columns]
     )
@@ -502,78 +874,101 @@ def train_flat(
         if id_column
         else prof.assign(lead_id=np.arange(len(prof)))
     )
-    if split == "time":
-        if time_column is None:
-            raise ConfigError(
-                "train_flat: split='time' needs time_column=; use split='order' or 'random'."
-            )
-        sp = time_split(ts, fractions=fractions, lead_policy="none")
-    elif split in ("order", "random"):
-        sp = order_split(len(ts), fractions=fractions, shuffle=split == "random", seed=seed)
-    else:
-        raise ConfigError(f"train_flat: split must be 'time', 'order' or 'random', got {split!r}.")
-    # refit the spec on the training window only (levels from training rows)
-    spec = FeatureSpec(behaviour=False)
-    spec.fit(prof.loc[sp.mask("train")].assign(created_at=pd.Timestamp(0, tz="UTC")))
-    feats = pd.concat([ts[["lead_id", "as_of"]], spec.profile_frame(prof, prof["lead_id"])], axis=1)
-    config = load_rules(rules) if rules is not None else ScorecardConfig(name="no rules")
-    data = validate_lead_data(prof.assign(created_at=pd.Timestamp(0, tz="UTC")), None, None)
-    rules_x = scorecard_inputs(
-        config, data, ts[["lead_id", "as_of"]].assign(as_of=pd.Timestamp(0, tz="UTC"))
+    epoch = pd.Timestamp(0, tz="UTC")
+    rows = ts[["lead_id", "as_of", "label"]].copy()
+    rows["label"] = rows["label"].astype("int8")
+    check_min_data(rows, cfg, caller="train_flat")
+    rules = load_rules(cfg.rules) if cfg.rules is not None else ScorecardConfig(name="no rules")
+    data = validate_lead_data(prof.assign(created_at=epoch), None, None)
+    rules_x = scorecard_inputs(rules, data, ts[["lead_id", "as_of"]].assign(as_of=epoch)).drop(
+        columns=["lead_id", "as_of"]
     )
-    rules_x["as_of"] = ts["as_of"].to_numpy()
-    y = ts["label"].to_numpy(dtype=int)
-    model, info = _fit_models(
-        feats,
-        rules_x,
+    y = rows["label"].to_numpy(dtype=np.int64)
+    fold = plan_backtest(
+        t,
         y,
-        sp,
-        spec=spec,
-        rules=config,
-        params=params,
-        search=search,
-        calibration=calibration,
-        bands=dict(bands or DEFAULT_BANDS),
-        seed=seed,
-    )
-    ca, te = sp.mask("calib"), sp.mask("test")
-    model.metadata["logistic_scale"] = ScoreScale.fit(
-        model.predict_linear(feats.loc[ca]), model.scale.bands
-    ).to_dict()
+        gap=0,
+        origins=1,
+        test_share=cfg.backtest.test_share,
+        min_test_conversions=cfg.backtest.min_test_conversions,
+    )[0]
+
+    def fit_on(mask: np.ndarray) -> tuple[FeatureSpec, pd.DataFrame, Fitted]:
+        spec = cfg.features.spec(exclude=[], behaviour=False).fit(
+            prof.loc[mask].assign(created_at=epoch)
+        )
+        X = spec.profile_frame(prof, prof["lead_id"])
+        fitted = fit_procedure(
+            X.loc[mask].reset_index(drop=True),
+            rules_x.loc[mask].reset_index(drop=True),
+            y[mask],
+            t[mask],
+            spec=spec,
+            rules=rules,
+            config=cfg,
+            gap=0,
+            fmt=lambda v: f"row {v}" if split != "time" else _fmt_us(v),
+        )
+        return spec, X, fitted
+
+    spec_t, X_t, fitted_t = fit_on(fold.train)
+    model_t = _bundle(spec_t, fitted_t)
+    te = fold.test
+    feats_t = pd.concat([rows[["lead_id", "as_of"]], X_t], axis=1)
     report = _report(
-        model,
-        feats.loc[te],
-        rules_x.loc[te],
+        model_t,
+        feats_t.loc[te].reset_index(drop=True),
+        rules_x.loc[te].reset_index(drop=True),
         y[te],
-        ts.loc[te],
-        None,
-        n_boot,
-        seed,
-        title=f"Flat mode ({split} split): rules vs logistic regression vs LightGBM",
+        rows.loc[te].reset_index(drop=True),
+        reference=None,
+        n_boot=cfg.n_boot,
+        seed=cfg.seed,
+        title=f"Flat mode ({split} order): rules vs logistic regression vs LightGBM, latest rows",
     )
-    summary = sp.summary(ts)
+    spec_p, X_p, fitted_p = fit_on(np.ones(n, dtype=bool))
+    model = _bundle(spec_p, fitted_p)
+    window = np.where(fold.train, "train", np.where(te, "test", "gap")).astype(object)
+    notes = [f"backtest: {x}" for x in fitted_t.notes] + [
+        f"production fit: {x}" for x in fitted_p.notes
+    ]
+    summary = pd.DataFrame(
+        [
+            _part(
+                "backtest: training rows", rows.loc[fold.train], f"the earlier rows ({split} order)"
+            ),
+            _part("backtest: test rows", rows.loc[te], f"the latest {cfg.backtest.test_share:.0%}"),
+            _part("production fit: all labelled rows", rows, "what the saved model is fitted on"),
+        ]
+    )
+    report.data_summary = summary
     model.metadata.update(
         {
             "mode": "flat",
             "label": label,
             "excluded_columns": list(exclude),
-            "split": {"kind": split, "fractions": list(fractions)},
-            "rows": {str(r["window"]): int(r["rows"]) for r in summary.to_dict("records")},
-            "lightgbm": {
-                "params": info.params,
-                "best_iteration": info.best_iteration,
-                "valid_log_loss": info.valid_log_loss,
-                "search": info.search,
-            },
+            "split": {"kind": split, "test_share": cfg.backtest.test_share},
+            "rows": {"train": int(fold.train.sum()), "test": int(te.sum()), "all": n},
+            "production": {"rows": n, "blocks": fitted_p.blocks},
+            "lightgbm": _lgbm_meta(fitted_p.fit_info),
             "test_metrics": report.metrics.to_dict(orient="index"),
-            "seed": seed,
+            "seed": cfg.seed,
+            "config": cfg.to_dict(),
             "inputs_hash": _inputs_hash(table),
             "trained_at": str(pd.Timestamp.now(tz="UTC").floor("s")),
             "versions": library_versions(),
         }
     )
-    training_set = pd.concat(
-        [ts[["lead_id", "as_of", "label"]], feats.drop(columns=["lead_id", "as_of"])], axis=1
+    training_set = pd.concat([rows, X_p], axis=1)
+    training_set["window"] = window
+    return TrainResult(
+        model=model,
+        report=report,
+        training_set=training_set,
+        split_summary=summary,
+        backtest=pd.DataFrame(),
+        fit_info=fitted_p.fit_info,
+        backtest_model=model_t,
+        config=cfg,
+        notes=notes,
     )
-    training_set["window"] = sp.window
-    return TrainResult(model, report, training_set, sp, info, summary, [])

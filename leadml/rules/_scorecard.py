@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from sklearn.utils.validation import (
 )
 
 from leadml._math import fit_platt, sigmoid
-from leadml.exceptions import ConfigError, DataContractError
+from leadml.exceptions import CalibrationWarning, ConfigError, DataContractError
 from leadml.rules._config import (
     ActivityRule,
     Bin,
@@ -299,9 +300,20 @@ class PointsScorecard(ClassifierMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray(df.columns, dtype=object)
         yb = (yv == classes[1]).astype(float)
         sw = None if sample_weight is None else _check_sample_weight(sample_weight, df)
-        self.a_, self.b_ = fit_platt(
-            self.points(df)["total_points"].to_numpy(), yb, sample_weight=sw
-        )
+        pts = self.points(df)["total_points"].to_numpy()
+        self.a_, self.b_ = fit_platt(pts, yb, sample_weight=sw)
+        self.calibration_note_ = ""
+        if not (np.isfinite(self.a_) and self.a_ > 0):
+            # a mapping that decreases with the points would reverse the scorecard: refuse it
+            rate = float(np.clip(np.average(yb, weights=sw), 1e-6, 1 - 1e-6))
+            note = (
+                f"scorecard {self.config_.name!r}: the fitted points-to-probability slope was "
+                f"{self.a_:.3g} (more points, fewer conversions on these rows); refused: every "
+                f"lead gets the observed rate {rate:.2%} until the rules are revised."
+            )
+            self.a_, self.b_ = 0.0, float(np.log(rate / (1 - rate)))
+            self.calibration_note_ = note
+            warnings.warn(note, CalibrationWarning, stacklevel=2)
         return self
 
     def decision_function(self, X: Any) -> np.ndarray:

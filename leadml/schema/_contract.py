@@ -42,7 +42,7 @@ class TableSpec:
     timestamps: tuple[str, ...] = field(default=())
 
 
-LEADS = TableSpec("leads", ("lead_id", "created_at"), ("account_id",), ("created_at",))
+LEADS = TableSpec("leads", ("lead_id", "created_at"), ("account_id", "lost_at"), ("created_at",))
 EVENTS = TableSpec("events", ("lead_id", "timestamp", "event_type"), ("detail",), ("timestamp",))
 CONVERSIONS = TableSpec("conversions", ("lead_id", "converted_at"), (), ("converted_at",))
 CUTOFFS = TableSpec("cutoffs", ("lead_id", "as_of"), (), ("as_of",))
@@ -174,10 +174,23 @@ def _unify_ids(ids: pd.Series, reference: pd.Series, table: str) -> pd.Series:
 
 
 def validate_leads(leads: pd.DataFrame) -> pd.DataFrame:
-    """Validate the leads table and return a normalised copy (UTC timestamps, fresh index)."""
+    """Validate the leads table and return a normalised copy (UTC timestamps, fresh index).
+
+    ``lost_at`` (optional, may be missing per lead) is when a lead was closed without
+    converting (disqualified, closed-lost): it is never a feature, no training row exists at or
+    after it, and scoring marks such leads (``status = "lost"``).
+    """
     out = _normalise(leads, LEADS)
     if not pd.api.types.is_integer_dtype(out["lead_id"].dtype):
         out["lead_id"] = _text(out["lead_id"].astype(str))
+    if "lost_at" in out.columns:
+        out["lost_at"] = to_utc(out["lost_at"], table="leads", column="lost_at", frame=out)
+        early = (out["lost_at"] < out["created_at"]).to_numpy()
+        if early.any():
+            raise DataContractError(
+                f"leads.lost_at: {int(early.sum())} lead(s) are lost before they were created, at "
+                f"{_ids_at(out, early)}. Fix: check the time zones of lost_at and created_at."
+            )
     dup = out["lead_id"].duplicated(keep=False)
     if bool(dup.any()):
         raise DataContractError(

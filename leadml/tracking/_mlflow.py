@@ -142,17 +142,20 @@ def log_training(
     meta = model.metadata
     with mlflow.start_run(run_name=run_name) as run:
         params: dict[str, Any] = {}
+        backtest = meta.get("backtest") or {}
+        production = meta.get("production") or {}
         _flatten(
             "",
             {
                 "horizon": meta.get("horizon"),
                 "mode": meta.get("mode"),
                 "schedule": meta.get("schedule"),
-                "split": meta.get("split"),
-                "rows": meta.get("rows"),
-                "positives": meta.get("positives"),
-                "windows": meta.get("windows"),
                 "observed_until": meta.get("observed_until"),
+                "label_start": meta.get("label_start"),
+                "backtest": {k: backtest.get(k) for k in ("origin", "gap", "rows", "test_window")},
+                "production": {
+                    k: production.get(k) for k in ("train_window", "rows", "conversions", "n_trees")
+                },
                 "inputs_hash": meta.get("inputs_hash"),
                 "seed": meta.get("seed"),
                 "calibration": meta.get("calibration"),
@@ -172,6 +175,19 @@ def log_training(
             for k, v in row.items():
                 if pd.notna(v):
                     metrics[f"{name}_{k}"] = float(v)
+        subsets = result.report.subsets
+        if len(subsets):
+            unseen = subsets[subsets["subset"] == "leads never seen in training"]
+            for r in unseen.to_dict("records"):
+                for k in ("auc", "log_loss", "ece", "citl"):
+                    if pd.notna(r.get(k)):
+                        metrics[f"unseen_{r['model']}_{k}"] = float(r[k])
+        spread = result.report.origin_spread()
+        for (model_name, stat), row in spread.iterrows():
+            if stat == "sd":
+                for k, v in row.items():
+                    if pd.notna(v):
+                        metrics[f"{model_name}_{k}_origin_sd"] = float(v)
         iv = result.report.intervals
         for r in iv.itertuples(index=False):
             if " - " not in str(r.model) and r.metric in ("auc", "log_loss", "ece"):
@@ -192,6 +208,11 @@ def log_training(
             mlflow.log_artifacts(str(rep), artifact_path="report")
             if rules_path is not None and Path(rules_path).exists():
                 mlflow.log_artifact(str(rules_path), artifact_path="scorecard")
+            config = getattr(result, "config", None)
+            if config is not None:
+                mlflow.log_text(config.to_yaml(), "train_config.yaml")
+            if len(getattr(result, "split_summary", ())):
+                mlflow.log_text(result.split_summary.to_csv(index=False), "rows_used.csv")
             model.metadata["mlflow_run_id"] = run.info.run_id
             if register:
                 model.metadata["registered_name"] = register
@@ -255,7 +276,16 @@ def log_evaluation(
                 **{
                     k: v
                     for k, v in report.info.items()
-                    if k in ("rows", "conversions", "window", "horizon", "censored_rows_left_out")
+                    if k
+                    in (
+                        "rows",
+                        "conversions",
+                        "window",
+                        "horizon",
+                        "censored_rows_left_out",
+                        "in_sample",
+                        "model_trained_to",
+                    )
                 },
             },
             flat,

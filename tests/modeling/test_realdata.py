@@ -75,3 +75,8 @@ def test_bank_marketing_chronological_without_duration():
     m = res.report.metrics
     assert res.report.info["rows"] == 8238
     assert m.loc["rules", "auc"] > 0.6  # a sensible hand-written scorecard transfers in time
+    # the base rate moves from 5 % to 31 %: the shipped model's calibration follows the latest rows
+    block = res.model.metadata["production"]["blocks"]["calibration"]
+    latest = res.training_set.iloc[int(block["from"].split()[1]) :]
+    assert latest["label"].mean() > 0.2
+    assert res.model.predict_proba(latest).mean() == pytest.approx(latest["label"].mean(), rel=0.1)

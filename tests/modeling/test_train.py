@@ -51,9 +51,17 @@ def trained(crm):
 @pytest.mark.slow
 def test_acceptance_on_synthetic_data_with_ground_truth(trained):
     m = trained.report.metrics
-    # within 0.02 AUC of the true probabilities, on the same test rows
-    assert m.loc["reference", "auc"] - m.loc["lightgbm", "auc"] <= 0.02
-    assert m.loc["lightgbm", "ece"] <= 0.02
+    # close to the true probabilities on the same test rows (benchmarks/README.md: 0.0072 on this
+    # seed, 0.0119 on seed 1; the target of 0.007 is not met on every seed)
+    assert m.loc["reference", "auc"] - m.loc["lightgbm", "auc"] <= 0.01
+    assert m.loc["lightgbm", "ece"] <= 0.01
+    # calibrated in the large on the backtest's test rows, and the shipped model on the latest block
+    assert m.loc["lightgbm", "citl"] == pytest.approx(1.0, abs=0.1)
+    ts = trained.training_set
+    block = trained.model.metadata["production"]["blocks"]["calibration"]
+    latest = ts[ts["as_of"] >= pd.Timestamp(block["from"])]
+    p_latest = trained.model.predict_proba(latest).mean()
+    assert p_latest == pytest.approx(latest["label"].mean(), rel=0.1)
     # beats the rules baseline on AUC and log loss, and the paired interval excludes zero
     assert m.loc["lightgbm", "auc"] > m.loc["rules", "auc"]
     assert m.loc["lightgbm", "log_loss"] < m.loc["rules", "log_loss"]
@@ -68,16 +76,18 @@ def test_acceptance_on_synthetic_data_with_ground_truth(trained):
 
 
 @pytest.mark.slow
-def test_split_is_out_of_time_and_out_of_lead(trained):
+def test_backtest_and_production_fit_on_the_weekly_demo(trained):
     ts = trained.training_set
-    used = ts[ts["window"].notna()]
-    assert used.groupby("lead_id")["window"].nunique().max() == 1
-    order = ["train", "valid", "calib", "test"]
-    spans = used.groupby("window")["as_of"].agg(["min", "max"]).loc[order]
-    assert (spans["max"].iloc[:-1].to_numpy() < spans["min"].iloc[1:].to_numpy()).all()
-    # the gap: every label used before the test window was known when it starts
-    horizon = pd.Timedelta(trained.model.metadata["horizon"])
-    assert spans.loc["calib", "max"] + horizon <= spans.loc["test", "min"]
+    meta = trained.model.metadata
+    horizon = pd.Timedelta(meta["horizon"])
+    origin = pd.Timestamp(meta["backtest"]["origin"])
+    assert (ts.loc[ts["window"] == "train", "as_of"] + horizon <= origin).all()
+    assert (ts.loc[ts["window"] == "test", "as_of"] >= origin).all()
+    # no row is lost to a split rule: every labelled row outside the gap is used
+    assert trained.split_summary.attrs["backtest_share"] == 1.0
+    # the production fit uses all labelled history and ends where the labels end
+    assert meta["production"]["rows"] == len(ts)
+    assert pd.Timestamp(meta["production"]["train_window"][1]) == ts["as_of"].max()
     # censored rows are never used
     assert ts["label"].notna().all()
 
@@ -156,7 +166,15 @@ def test_save_load_gives_identical_scores_without_pickle(tmp_path, trained, scor
     for p in path.iterdir():
         assert b"\x80\x04" not in p.read_bytes()[:2]  # no pickle protocol header
     meta = json.loads((path / "metadata.json").read_text())
-    assert {"horizon", "windows", "test_metrics", "versions", "lightgbm"} <= set(meta)
+    assert {
+        "horizon",
+        "backtest",
+        "production",
+        "test_metrics",
+        "versions",
+        "lightgbm",
+        "config",
+    } <= set(meta)
     loaded = LeadScoringModel.load(path)
     pd.testing.assert_frame_equal(
         trained.model.score(leads, events, as_of=as_of), loaded.score(leads, events, as_of=as_of)
@@ -176,10 +194,12 @@ def test_evaluate_saved_model_on_labelled_data(crm, trained):
         every="28d",
         start=crm.start + pd.Timedelta(days=300),
         observed_until=crm.observed_until,
+        in_sample=True,
         n_boot=0,
     )
     assert list(rep.metrics.index) == ["rules", "logistic", "lightgbm"]
     assert rep.info["censored_rows_left_out"] > 0
+    assert rep.info["in_sample"]
     assert rep.metrics.loc["lightgbm", "auc"] > 0.65
 
 
@@ -295,7 +315,6 @@ def test_scoring_errors_are_clear(crm_small):
         every="7d",
         observed_until=crm_small.observed_until,
         n_boot=0,
-        fractions=(0.5, 0.15, 0.15, 0.2),
     )
     with pytest.raises(ConfigError, match=r"pass as_of= \(one time for every lead"):
         res.model.score(crm_small.leads, crm_small.events)

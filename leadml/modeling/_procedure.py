@@ -1,0 +1,187 @@
+"""The training procedure: what ``train`` runs once at the backtest origin and once on all history.
+
+On rows whose labels are all known (a time per row, a 0/1 label, their features):
+
+1. **blocks**: the calibration block ``C`` is the most recent rows (``calibration.share`` of them,
+   grown until they hold ``calibration.min_conversions`` conversions, at most
+   ``calibration.max_share``); the fitting rows ``F`` are those whose label was known when ``C``
+   starts (``time + gap <= start of C``), so no label of ``F`` overlaps ``C``'s period;
+2. **fit** LightGBM on ``F`` with early stopping on ``C`` (the number of trees, and with
+   ``search`` the parameters, come from this internal validation), and the logistic regression
+   on ``F``;
+3. **calibrate** every model on its out-of-sample margins on ``C``; the points scorecard's
+   points-to-probability mapping too. A slope that is not positive is refused (see
+   :func:`~leadml.modeling.fit_calibrator`);
+4. **refit** (``lightgbm.refit``) LightGBM with that number of trees and the logistic regression
+   on all the rows, so the newest rows reach the shipped model, and (``calibration.anchor``)
+   move each calibrator's intercept so the refitted model's mean probability on ``C`` equals
+   ``C``'s observed rate: the slope is out of sample, the level is the latest one.
+
+Nothing here knows about leads, events or dates: ``train`` and ``train_flat`` call it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leadml.evaluation._backtest import recent_block_start
+from leadml.exceptions import CalibrationWarning, ConfigError
+from leadml.features._spec import FeatureSpec
+from leadml.modeling._calibration import Calibrator, ScoreScale, fit_calibrator
+from leadml.modeling._config import TrainConfig
+from leadml.modeling._lgbm import FitInfo, refit_booster, train_booster
+from leadml.modeling._linear import LogisticBaseline
+from leadml.rules._config import ScorecardConfig
+from leadml.rules._scorecard import PointsScorecard
+
+__all__ = ["Fitted", "fit_procedure"]
+
+
+@dataclass
+class Fitted:
+    """What one run of the procedure produced."""
+
+    booster: Any
+    calibrator: Calibrator
+    linear: LogisticBaseline
+    linear_calibrator: Calibrator
+    scorecard: PointsScorecard
+    scale: ScoreScale
+    linear_scale: ScoreScale
+    fit_info: FitInfo
+    blocks: dict[str, dict[str, Any]]
+    notes: list[str] = field(default_factory=list)
+
+
+def _block(mask: np.ndarray, t: np.ndarray, y: np.ndarray, fmt: Callable[[int], str]) -> dict:
+    return {
+        "rows": int(mask.sum()),
+        "conversions": int(y[mask].sum()),
+        "from": fmt(int(t[mask].min())) if mask.any() else None,
+        "to": fmt(int(t[mask].max())) if mask.any() else None,
+    }
+
+
+def fit_procedure(
+    X: pd.DataFrame,
+    rules_x: pd.DataFrame,
+    y: np.ndarray,
+    t: np.ndarray,
+    *,
+    spec: FeatureSpec,
+    rules: ScorecardConfig,
+    config: TrainConfig,
+    gap: int,
+    fmt: Callable[[int], str] = str,
+) -> Fitted:
+    """Run the procedure on labelled rows.
+
+    Parameters
+    ----------
+    X : DataFrame
+        The features (``spec.feature_names_``), one row per labelled row.
+    rules_x : DataFrame
+        The scorecard's inputs for the same rows.
+    y, t : ndarray
+        Labels (0/1) and integer times (microseconds, or a rank in flat mode).
+    gap : int
+        In units of ``t``: a row's label is known at ``t + gap`` (the horizon; 0 in flat mode).
+    fmt : callable
+        Formats a time for messages and metadata.
+    """
+    y = np.asarray(y, dtype=np.int64)
+    t = np.asarray(t, dtype=np.int64)
+    cal = config.calibration
+    notes: list[str] = []
+    start, met = recent_block_start(
+        t, y, share=cal.share, min_conversions=cal.min_conversions, max_share=cal.max_share
+    )
+    C = t >= start
+    F = (t + gap <= start) & (t < start)
+    if not met:
+        notes.append(
+            f"calibration: the latest block ({fmt(start)} on, {int(C.sum()):,} rows) holds "
+            f"{int(y[C].sum()):,} conversions, fewer than calibration.min_conversions="
+            f"{cal.min_conversions}, at the limit of calibration.max_share={cal.max_share}."
+        )
+    for what, m in (("calibration block", C), ("fitting rows", F)):
+        if not (y[m].any() and (1 - y[m]).any()):
+            raise ConfigError(
+                f"train: the procedure's {what} ({_describe(m, t, y, fmt)}) need converted and "
+                "not-converted rows. Fix: more history, a longer horizon, or a different "
+                "calibration.share."
+            )
+    lgb_cfg = config.lightgbm
+    categorical = spec.categorical_features_
+    booster_f, info = train_booster(
+        X.loc[F],
+        y[F],
+        X.loc[C],
+        y[C],
+        categorical=categorical,
+        params=lgb_cfg.params,
+        seed=config.seed,
+        search=lgb_cfg.search,
+        num_boost_round=lgb_cfg.max_rounds,
+        early_stopping_rounds=lgb_cfg.early_stopping_rounds,
+    )
+    margin_c = _margin(booster_f, X.loc[C])
+    calibrator = fit_calibrator(margin_c, y[C], method=cal.method, what="LightGBM")
+    linear_f = LogisticBaseline().fit(X.loc[F], y[F], spec)
+    lin_cal = fit_calibrator(
+        linear_f.decision_function(X.loc[C]), y[C], method="sigmoid", what="logistic regression"
+    )
+    booster, linear = booster_f, linear_f
+    if lgb_cfg.refit:
+        booster = refit_booster(
+            X, y, categorical=categorical, params=info.params, num_boost_round=info.best_iteration
+        )
+        linear = LogisticBaseline().fit(X, y, spec)
+        if cal.anchor:
+            calibrator = calibrator.anchored(_margin(booster, X.loc[C]), y[C])
+            lin_cal = lin_cal.anchored(linear.decision_function(X.loc[C]), y[C])
+    notes += [c.note for c in (calibrator, lin_cal) if c.note]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CalibrationWarning)
+        scorecard = PointsScorecard(rules=rules).fit(rules_x.loc[C], y[C])
+    notes += [str(w.message) for w in caught if issubclass(w.category, CalibrationWarning)]
+    bands = dict(config.bands)
+    p_c = calibrator.transform(_margin(booster, X.loc[C]))
+    scale = ScoreScale.fit(p_c, bands)
+    linear_scale = ScoreScale.fit(lin_cal.transform(linear.decision_function(X.loc[C])), bands)
+    blocks = {
+        "all": _block(np.ones(len(t), dtype=bool), t, y, fmt),
+        "fit": _block(F, t, y, fmt),
+        "calibration": _block(C, t, y, fmt),
+    }
+    return Fitted(
+        booster=booster,
+        calibrator=calibrator,
+        linear=linear,
+        linear_calibrator=lin_cal,
+        scorecard=scorecard,
+        scale=scale,
+        linear_scale=linear_scale,
+        fit_info=info,
+        blocks=blocks,
+        notes=notes,
+    )
+
+
+def _margin(booster: Any, X: pd.DataFrame) -> np.ndarray:
+    return np.asarray(booster.predict(X, raw_score=True, validate_features=True), dtype=float)
+
+
+def _describe(mask: np.ndarray, t: np.ndarray, y: np.ndarray, fmt: Callable[[int], str]) -> str:
+    if not mask.any():
+        return "no rows"
+    return (
+        f"{int(mask.sum()):,} rows from {fmt(int(t[mask].min()))} to {fmt(int(t[mask].max()))}, "
+        f"{int(y[mask].sum()):,} conversions"
+    )
