@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_features.py
 	$(BIN)/python benchmarks/bench_models.py
 	$(BIN)/python benchmarks/bench_explain.py
+	$(BIN)/python benchmarks/bench_first_call.py
 
 clean:
 	rm -rf $(VENV) mlruns mlflow.db .pytest_cache .mypy_cache .ruff_cache

@@ -70,7 +70,7 @@ def _latest_citl(res: Any) -> float:
     block = res.model.metadata["production"]["blocks"]["calibration"]
     frm = block["from"]
     latest = (
-        ts.iloc[int(frm.split()[1]) :]
+        ts[ts["order"] >= int(frm.split()[1])]
         if str(frm).startswith("row ")
         else ts[ts["as_of"] >= pd.Timestamp(frm)]
     )
@@ -110,6 +110,7 @@ def synthetic(shape: str, size: int, seed: int, n_boot: int) -> dict[str, Any]:
         "subset == 'leads never seen in training' and model == 'lightgbm'"
     )
     left = summ.loc[[p for p in summ.index if p.startswith("left out")], "rows"].sum()
+    recent = res.backtest_model.metadata["production"]["blocks"].get("recent", {})
     return {
         "shape": shape,
         "leads": size,
@@ -130,6 +131,8 @@ def synthetic(shape: str, size: int, seed: int, n_boot: int) -> dict[str, Any]:
         "test mean p / rate": m.loc["lightgbm", "citl"],
         "shipped mean p / rate (latest block)": _latest_citl(res),
         "unseen leads AUC": float(unseen["auc"].iloc[0]) if len(unseen) else float("nan"),
+        "recent-rate z (backtest)": recent.get("z", float("nan")),
+        "recent-rate applied": bool(recent.get("applied", False)),
         "seconds": seconds,
     }
 

@@ -30,7 +30,20 @@ def import_numba() -> ModuleType:
         path = cache_dir() / "numba"
         try:
             path.mkdir(parents=True, exist_ok=True)
-            config.CACHE_DIR = str(path)  # type: ignore[attr-defined]  # read at compile time
-        except OSError:  # an unwritable home: numba falls back to its own locations
-            pass
+            if not os.access(path, os.W_OK):
+                raise PermissionError(path)
+        except OSError:  # an unwritable home: a per-user temporary folder, never site-packages
+            import tempfile
+            import warnings
+
+            fallback = Path(tempfile.gettempdir()) / f"leadml-cache-{os.getuid()}" / "numba"
+            fallback.mkdir(parents=True, exist_ok=True)
+            warnings.warn(
+                f"leadml: the cache folder {path} is not writable; the compiled explanation "
+                f"kernel is cached in {fallback} instead. Fix: set LEADML_CACHE_DIR to a writable "
+                "folder so new processes do not recompile it.",
+                stacklevel=2,
+            )
+            path = fallback
+        config.CACHE_DIR = str(path)  # type: ignore[attr-defined]  # read at compile time
     return numba

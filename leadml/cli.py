@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
 import sys
 import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
+import click
 import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from leadml.exceptions import LeadmlError
+from leadml import _progress
+from leadml.exceptions import (
+    CalibrationWarning,
+    ConfigError,
+    LeadmlError,
+    RowsExcludedWarning,
+)
+from leadml.schema import read_table
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="leadml: open, inspectable lead scoring."
@@ -20,12 +33,141 @@ app = typer.Typer(
 console = Console(width=None if sys.stdout.isatty() else 150)
 
 
-def _fail(exc: Exception) -> None:
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+"""Exit codes: 0 success; 2 bad input or configuration (the message names the table, column, ids
+and the fix); 1 an internal error (a bug: the message says how to get the traceback); 130
+interrupted (Ctrl-C)."""
+
+
+def _fail(exc: Exception) -> NoReturn:
     console.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(code=2)
+    raise typer.Exit(code=EXIT_INPUT)
 
 
-@app.command()
+PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Show leadml's own warnings (what was left out, fallbacks) as one worded line; the
+    warnings of the libraries underneath are not for the user (LEADML_DEBUG=1 shows them)."""
+    ours = issubclass(category, (RowsExcludedWarning, CalibrationWarning)) or filename.startswith(
+        PACKAGE_DIR
+    )
+    if ours or os.environ.get("LEADML_DEBUG"):
+        console.print(f"[yellow]warning:[/] {message}")
+
+
+OPTIONS = {"quiet": False}
+
+
+@app.callback()
+def _options(
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print no progress, only results and errors.")
+    ] = False,
+) -> None:
+    """leadml: open, inspectable lead scoring."""
+    OPTIONS["quiet"] = quiet
+
+
+class _ProgressView(logging.Handler):
+    """Shows the library's progress records: a live status line on a terminal, one line per
+    stage (with the elapsed time) when the output is a log."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.t0 = time.perf_counter()
+        self.current = ""
+        self.status = console.status("starting") if console.is_terminal else None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if getattr(record, "leadml_kind", "stage") == "step":
+            if self.status is not None:
+                done, total = record.leadml_done, record.leadml_total  # type: ignore[attr-defined]
+                self.status.update(f"{self.current}: {msg} {done}/{total}")
+            return
+        self.current = msg
+        if self.status is not None:
+            self.status.update(f"{msg}...")
+        else:
+            console.print(f"[dim][{time.perf_counter() - self.t0:6.1f} s] {msg}[/]")
+
+    def __enter__(self) -> _ProgressView:
+        if self.status is not None:
+            self.status.start()
+        _progress.LOGGER.addHandler(self)
+        _progress.LOGGER.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _progress.LOGGER.removeHandler(self)
+        if self.status is not None:
+            self.status.stop()
+
+
+def _is_interrupt(exc: BaseException) -> bool:
+    """DuckDB turns Ctrl-C during a query into ``InterruptException`` or, from a result fetch,
+    ``RuntimeError('Query interrupted')``; look through the exception chain for either."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__name__ == "InterruptException" or isinstance(seen, KeyboardInterrupt):
+            return True
+        if isinstance(seen, RuntimeError) and "query interrupted" in str(seen).lower():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def command(name: str | None = None) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register a subcommand with the one error handler every command shares."""
+
+    def decorate(fn: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> None:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("default")
+                    warnings.showwarning = _show_warning
+                    logging.getLogger("mlflow").setLevel(logging.WARNING)
+                    if OPTIONS["quiet"]:
+                        fn(*args, **kwargs)
+                    else:
+                        with _ProgressView():
+                            fn(*args, **kwargs)
+            except LeadmlError as exc:
+                _fail(exc)
+            except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+                raise
+            except KeyboardInterrupt:
+                console.print("[bold red]interrupted[/]")
+                raise typer.Exit(code=EXIT_INTERRUPTED) from None
+            except Exception as exc:
+                if _is_interrupt(exc):  # DuckDB's, on Ctrl-C in a query
+                    console.print("[bold red]interrupted[/]")
+                    raise typer.Exit(code=EXIT_INTERRUPTED) from None
+                if os.environ.get("LEADML_DEBUG"):
+                    raise
+                console.print(
+                    f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+                    "This is a bug in leadml, not in your data. Rerun with LEADML_DEBUG=1 for the "
+                    "traceback, and report it."
+                )
+                raise typer.Exit(code=EXIT_INTERNAL) from None
+
+        return app.command(name)(run)
+
+    return decorate
+
+
+@command()
 def build(
     leads: Annotated[Path, typer.Option(help="Leads table (CSV or Parquet).")],
     out: Annotated[Path, typer.Option(help="Output training set (.parquet or .csv).")],
@@ -54,11 +196,13 @@ def build(
     max_age: Annotated[
         str | None, typer.Option(help="With --every: only leads at most this old, e.g. 90d.")
     ] = None,
+    time_format: TimeFormat = None,
 ) -> None:
     """Build a point-in-time training set: one row per (lead, cut-off) with features, label, censored."""
     from leadml.features import FeatureSpec, build_training_set
-    from leadml.io import load_tables, write_table
+    from leadml.io import check_output, load_tables, write_table
 
+    check_output(out)
     if partitions is not None:
         _build_parts(
             leads=leads,
@@ -75,31 +219,33 @@ def build(
             max_age=max_age,
         )
         return
-    try:
-        t0 = time.perf_counter()
-        tables = load_tables(
-            leads=leads, events=events, conversions=conversions, cutoffs=cutoffs, mapping=mapping
-        )
-        spec = FeatureSpec()
-        with console.status("building features (DuckDB)..."):
-            ts = build_training_set(
-                tables["leads"],
-                tables.get("events"),
-                tables.get("conversions"),
-                horizon=horizon,
-                cutoffs=tables.get("cutoffs"),
-                every=every,
-                max_age=max_age,
-                spec=spec,
-                unknown_leads="drop" if drop_unknown_leads else "error",
-            )
-        write_table(ts, out)
-        if spec_out is not None:
-            spec.to_json(spec_out)
-        print_summary(ts, spec.feature_names_, time.perf_counter() - t0)
-        console.print(f"wrote {out}")
-    except LeadmlError as exc:
-        _fail(exc)
+    t0 = time.perf_counter()
+    tables = load_tables(
+        leads=leads,
+        events=events,
+        conversions=conversions,
+        cutoffs=cutoffs,
+        mapping=mapping,
+        time_format=time_format,
+    )
+    spec = FeatureSpec()
+    _progress.stage("building features (DuckDB)")
+    ts = build_training_set(
+        tables["leads"],
+        tables.get("events"),
+        tables.get("conversions"),
+        horizon=horizon,
+        cutoffs=tables.get("cutoffs"),
+        every=every,
+        max_age=max_age,
+        spec=spec,
+        unknown_leads="drop" if drop_unknown_leads else "error",
+    )
+    write_table(ts, out)
+    if spec_out is not None:
+        spec.to_json(spec_out)
+    print_summary(ts, spec.feature_names_, time.perf_counter() - t0)
+    console.print(f"wrote {out}")
 
 
 def _build_parts(
@@ -117,56 +263,51 @@ def _build_parts(
     partitions: int,
     max_age: str | None,
 ) -> None:
-    from rich.progress import Progress
-
     from leadml.features import FeatureSpec, write_training_set
     from leadml.schema import ColumnMapping
 
     if events is None:
-        _fail(LeadmlError("build --partitions needs --events (partitioning splits the event log)."))
+        raise ConfigError("build --partitions needs --events (partitioning splits the event log).")
     assert events is not None
-    try:
-        spec = FeatureSpec()
-        with Progress(console=console, transient=True) as bar:
-            tasks: dict[str, Any] = {}
+    spec = FeatureSpec()
+    seen: set[str] = set()
 
-            def tick(step: str, done: int, total: int) -> None:
-                if step not in tasks:
-                    tasks[step] = bar.add_task(step, total=total)
-                bar.update(tasks[step], completed=done)
+    def tick(step: str, done: int, total: int) -> None:
+        if step not in seen:
+            seen.add(step)
+            _progress.stage(step)
+        _progress.step(step, done, total)
 
-            res = write_training_set(
-                out,
-                leads,
-                events,
-                conversions,
-                horizon=horizon,
-                cutoffs=cutoffs,
-                every=every,
-                max_age=max_age,
-                spec=spec,
-                unknown_leads="drop" if drop_unknown_leads else "error",
-                partitions=partitions or None,
-                mapping=ColumnMapping.from_yaml(mapping) if mapping is not None else None,
-                progress=tick,
-            )
-        if spec_out is not None:
-            spec.to_json(spec_out)
-        table = Table(title="training set (built in parts)", show_header=False)
-        table.add_row("rows (lead x cut-off)", f"{res.rows:,}")
-        table.add_row(
-            "parts",
-            f"{res.partitions} (rows per part {min(res.rows_per_part):,}..{max(res.rows_per_part):,})",
-        )
-        table.add_row("events", f"{res.events:,}")
-        table.add_row("censored rows (label window incomplete)", f"{res.censored:,}")
-        table.add_row("label rate (uncensored)", f"{res.label_rate:.2%}")
-        table.add_row("features", f"{len(res.feature_names)}")
-        table.add_row("time", f"{res.seconds:.1f} s")
-        console.print(table)
-        console.print(f"wrote {out}")
-    except LeadmlError as exc:
-        _fail(exc)
+    res = write_training_set(
+        out,
+        leads,
+        events,
+        conversions,
+        horizon=horizon,
+        cutoffs=cutoffs,
+        every=every,
+        max_age=max_age,
+        spec=spec,
+        unknown_leads="drop" if drop_unknown_leads else "error",
+        partitions=partitions or None,
+        mapping=ColumnMapping.from_yaml(mapping) if mapping is not None else None,
+        progress=tick,
+    )
+    if spec_out is not None:
+        spec.to_json(spec_out)
+    table = Table(title="training set (built in parts)", show_header=False)
+    table.add_row("rows (lead x cut-off)", f"{res.rows:,}")
+    table.add_row(
+        "parts",
+        f"{res.partitions} (rows per part {min(res.rows_per_part):,}..{max(res.rows_per_part):,})",
+    )
+    table.add_row("events", f"{res.events:,}")
+    table.add_row("censored rows (label window incomplete)", f"{res.censored:,}")
+    table.add_row("label rate (uncensored)", f"{res.label_rate:.2%}")
+    table.add_row("features", f"{len(res.feature_names)}")
+    table.add_row("time", f"{res.seconds:.1f} s")
+    console.print(table)
+    console.print(f"wrote {out}")
 
 
 def print_summary(ts: pd.DataFrame, features: list[str], seconds: float) -> None:
@@ -220,14 +361,17 @@ def print_comparison(report: Any, title: str = "rules vs model (same rows)") -> 
                 console.print(f"{model} vs {first} (paired, 95% CI): " + ", ".join(parts))
     info = report.info
     console.print(
-        f"test rows: {info.get('rows', 0):,} ({info.get('leads') or 0:,} leads), conversions: "
+        f"{'rows' if info.get('in_sample') is not None else 'test rows'}: {info.get('rows', 0):,} "
+        f"({info.get('leads') or 0:,} leads), conversions: "
         f"{info.get('conversions', 0):,} ({info.get('label_rate', float('nan')):.2%})"
         + (f", window {info['window']}" if info.get("window") else "")
     )
     if len(report.by_band):
         bt = Table(title="conversion rate by band")
         bt.add_column("model")
-        bands = list(dict.fromkeys(report.by_band["band"]))
+        seen = list(dict.fromkeys(report.by_band["band"]))
+        order = [b for b in report.info.get("bands", []) if b in seen]
+        bands = order + [b for b in seen if b not in order]
         for b in bands:
             bt.add_column(str(b), justify="right")
         for model, g in report.by_band.groupby("model", sort=False):
@@ -235,7 +379,7 @@ def print_comparison(report: Any, title: str = "rules vs model (same rows)") -> 
             bt.add_row(
                 str(model),
                 *[
-                    f"{g.loc[b, 'conversion_rate']:.1%} ({g.loc[b, 'share']:.0%} of leads)"
+                    f"{g.loc[b, 'conversion_rate']:.1%} ({g.loc[b, 'share']:.0%} of rows)"
                     if b in g.index
                     else "-"
                     for b in bands
@@ -303,7 +447,7 @@ def print_scores(scores: pd.DataFrame, n: int = 10) -> None:
     console.print(table)
 
 
-@app.command()
+@command()
 def train(
     leads: Annotated[Path, typer.Option(help="Leads table (CSV or Parquet).")],
     out: Annotated[Path, typer.Option(help="Model directory to write.")],
@@ -356,50 +500,78 @@ def train(
     register: Annotated[
         str | None, typer.Option(help="Register the model under this name (alias challenger).")
     ] = None,
+    time_format: TimeFormat = None,
+    overwrite: Overwrite = False,
+    no_events: Annotated[
+        bool, typer.Option(help="Train on the profile columns only (no --events), knowingly.")
+    ] = False,
 ) -> None:
     """Backtest rules, logistic regression and LightGBM at an earlier origin; fit the same
     procedure on all labelled history; print the comparison; save the production model."""
     from leadml.io import load_tables
+    from leadml.modeling import LeadScoringModel
     from leadml.modeling import train as train_model
 
-    try:
-        t0 = time.perf_counter()
-        options = _given(
-            every=every,
-            horizon=horizon,
-            max_age=max_age,
-            start=start,
-            exclude=exclude or None,
-            rules=rules,
-            origins=origins,
-            label_start=label_start,
-            search=search,
-            calibration=calibration,
-            seed=seed,
-            n_boot=n_boot,
-            unknown_leads="drop" if drop_unknown_leads else None,
+    t0 = time.perf_counter()
+    if (events is None) != no_events:
+        raise ConfigError(
+            "train: pass --events with the behavioural events, or --no-events to train on the "
+            "profile columns only (not both)."
         )
-        tables = load_tables(
-            leads=leads, events=events, conversions=conversions, cutoffs=cutoffs, mapping=mapping
-        )
-        with console.status("building features, backtest and production fit (DuckDB, LightGBM)..."):
-            res = train_model(
-                tables["leads"],
-                tables.get("events"),
-                tables.get("conversions"),
-                config=config,
-                cutoffs=tables.get("cutoffs"),
-                **options,
-            )
-        _print_result(res)
-        if mlflow or register:
-            _log_mlflow(res, tracking_uri, experiment, register, rules)
-        res.model.save(out)
-        paths = res.report.write(report if report is not None else out / "report")
-        console.print(f"model saved to {out}; report: {paths['html']}")
-        console.print(f"done in {time.perf_counter() - t0:.1f} s")
-    except LeadmlError as exc:
-        _fail(exc)
+    LeadScoringModel.check_destination(out, overwrite=overwrite)  # before the work, not after it
+    options = _given(
+        every=every,
+        horizon=horizon,
+        max_age=max_age,
+        start=start,
+        exclude=exclude or None,
+        rules=rules,
+        origins=origins,
+        label_start=label_start,
+        search=search,
+        calibration=calibration,
+        seed=seed,
+        n_boot=n_boot,
+        unknown_leads="drop" if drop_unknown_leads else None,
+    )
+    tables = load_tables(
+        leads=leads,
+        events=events,
+        conversions=conversions,
+        cutoffs=cutoffs,
+        mapping=mapping,
+        time_format=time_format,
+    )
+    res = train_model(
+        tables["leads"],
+        tables.get("events"),
+        tables.get("conversions"),
+        config=config,
+        cutoffs=tables.get("cutoffs"),
+        **options,
+    )
+    _print_result(res)
+    # everything local first; MLflow (and the registry) only once the model is safely on disk
+    res.model.save(out, overwrite=overwrite)
+    paths = res.report.write(report if report is not None else out / "report")
+    console.print(f"model saved to {out}; report: {paths['html']}")
+    if mlflow or register:
+        _log_mlflow(res, tracking_uri, experiment, register, rules)
+    console.print(f"done in {time.perf_counter() - t0:.1f} s")
+
+
+TimeFormat = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Time format: ISO8601, a strftime pattern such as '%d/%m/%Y', or epoch_s / epoch_ms "
+        "/ epoch_us / epoch_ns; for one column with TABLE.COLUMN=FORMAT, e.g. "
+        "'leads.created_at=%d/%m/%Y' (repeatable). Default: detected per column (ambiguous "
+        "day/month orders are an error). Also 'formats' in the --mapping YAML."
+    ),
+]
+Overwrite = Annotated[
+    bool, typer.Option(help="Replace a leadml model already in --out (nothing else is deleted).")
+]
 
 
 def _given(**options: Any) -> dict[str, Any]:
@@ -412,14 +584,14 @@ def _log_mlflow(
 ) -> None:
     from leadml.tracking import log_training
 
-    with console.status("logging to MLflow..."):
-        info = log_training(
-            res,
-            tracking_uri=tracking_uri,
-            experiment=experiment,
-            register=register,
-            rules_path=rules,
-        )
+    _progress.stage("logging to MLflow")
+    info = log_training(
+        res,
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        register=register,
+        rules_path=rules,
+    )
     console.print(
         f"MLflow run {info['run_id']} at {info['tracking_uri']} "
         f"(open it with: mlflow ui --backend-store-uri {info['tracking_uri']})"
@@ -446,7 +618,7 @@ def _print_result(res: Any) -> None:
         )
 
 
-@app.command("train-flat")
+@command("train-flat")
 def train_flat(
     table: Annotated[
         Path, typer.Option(help="One row per lead with a label column (CSV/Parquet).")
@@ -468,40 +640,33 @@ def train_flat(
     sep: Annotated[str | None, typer.Option(help="CSV separator (default: sniffed).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     n_boot: Annotated[int | None, typer.Option(help="Bootstrap resamples for intervals.")] = None,
+    overwrite: Overwrite = False,
 ) -> None:
     """Flat mode: train and compare on one row per lead (a CRM export with a label)."""
+    from leadml.modeling import LeadScoringModel
     from leadml.modeling import train_flat as train_flat_model
 
-    try:
-        df = pd.read_csv(table, sep=sep) if sep is not None else read_flat(table)
-        res = train_flat_model(
-            df,
-            label=label,
-            id_column=id_column,
-            time_column=time_column,
-            positive=positive,
-            exclude=exclude or [],
-            na_values=na_value or [],
-            split=split,
-            config=config,
-            **_given(rules=rules, seed=seed, n_boot=n_boot),
-        )
-        _print_result(res)
-        res.model.save(out)
-        paths = res.report.write(out / "report")
-        console.print(f"model saved to {out}; report: {paths['html']}")
-    except LeadmlError as exc:
-        _fail(exc)
+    LeadScoringModel.check_destination(out, overwrite=overwrite)
+    df = read_table(table, table="table", sep=sep)
+    res = train_flat_model(
+        df,
+        label=label,
+        id_column=id_column,
+        time_column=time_column,
+        positive=positive,
+        exclude=exclude or [],
+        na_values=na_value or [],
+        split=split,
+        config=config,
+        **_given(rules=rules, seed=seed, n_boot=n_boot),
+    )
+    _print_result(res)
+    res.model.save(out, overwrite=overwrite)
+    paths = res.report.write(out / "report")
+    console.print(f"model saved to {out}; report: {paths['html']}")
 
 
-def read_flat(path: Path) -> pd.DataFrame:
-    """Read a flat table (CSV with a sniffed separator, or Parquet)."""
-    if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path)
-    return pd.read_csv(path, sep=None, engine="python")
-
-
-@app.command()
+@command()
 def score(
     model: Annotated[
         str,
@@ -520,47 +685,49 @@ def score(
     ] = False,
     reasons: Annotated[int, typer.Option(help="Reasons per direction (0: none).")] = 3,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    time_format: TimeFormat = None,
 ) -> None:
     """Score leads with a saved model: one row per (lead, as_of), in the order requested.
 
     Every output row records the model name and version that produced it."""
-    from leadml.io import load_tables, write_table
+    from leadml.io import check_output, load_tables, write_table
     from leadml.modeling import LeadScoringModel
 
-    try:
-        if model.startswith("models:/"):
-            from leadml.tracking import load_registered
+    check_output(out)
+    if model.startswith("models:/"):
+        from leadml.tracking import load_registered
 
-            m, name, version = load_registered(model, tracking_uri=tracking_uri)
-        else:
-            m = LeadScoringModel.load(Path(model))
-            name, version = (
-                str(Path(model).resolve()),
-                f"trained {m.metadata.get('trained_at', '?')}",
-            )
-        tables = load_tables(leads=leads, events=events, cutoffs=cutoffs, mapping=mapping)
-        scores = m.score(
-            tables["leads"],
-            tables.get("events"),
-            as_of=as_of,
-            cutoffs=tables.get("cutoffs"),
-            unknown_leads="drop" if drop_unknown_leads else "error",
-            reasons=reasons,
+        m, name, version = load_registered(model, tracking_uri=tracking_uri)
+    else:
+        m = LeadScoringModel.load(Path(model))
+        name, version = (
+            str(Path(model).resolve()),
+            f"trained {m.metadata.get('trained_at', '?')}",
         )
-        scores["model_name"] = name
-        scores["model_version"] = version
-        write_table(scores, out)
-        print_scores(
-            scores[
-                [c for c in scores.columns if not c.startswith(("reason", "scorecard_", "model_"))]
-            ]
-        )
-        console.print(f"wrote {len(scores):,} scores to {out}")
-    except LeadmlError as exc:
-        _fail(exc)
+    tables = load_tables(
+        leads=leads, events=events, cutoffs=cutoffs, mapping=mapping, time_format=time_format
+    )
+    scores = m.score(
+        tables["leads"],
+        tables.get("events"),
+        as_of=as_of,
+        cutoffs=tables.get("cutoffs"),
+        unknown_leads="drop" if drop_unknown_leads else "error",
+        reasons=reasons,
+    )
+    scores["model_name"] = name
+    scores["model_version"] = version
+    write_table(scores, out)
+    if not len(scores):
+        console.print(f"no leads to score: wrote an empty table with the score columns to {out}")
+        return
+    print_scores(
+        scores[[c for c in scores.columns if not c.startswith(("reason", "scorecard_", "model_"))]]
+    )
+    console.print(f"wrote {len(scores):,} scores to {out}")
 
 
-@app.command()
+@command()
 def evaluate(
     model: Annotated[Path, typer.Option(help="Model directory.")],
     leads: Annotated[Path, typer.Option(help="Leads table.")],
@@ -580,48 +747,51 @@ def evaluate(
     mlflow: Annotated[bool, typer.Option(help="Log the evaluation to MLflow.")] = True,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
     experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "leadml",
+    time_format: TimeFormat = None,
 ) -> None:
     """Evaluate a saved model (LightGBM, logistic, rules) on labelled data after its training
     window (--in-sample to include its training rows); write a report."""
     from leadml.io import load_tables
     from leadml.modeling import LeadScoringModel, evaluate_model
 
-    try:
-        m = LeadScoringModel.load(model)
-        tables = load_tables(
-            leads=leads, events=events, conversions=conversions, cutoffs=cutoffs, mapping=mapping
+    m = LeadScoringModel.load(model)
+    tables = load_tables(
+        leads=leads,
+        events=events,
+        conversions=conversions,
+        cutoffs=cutoffs,
+        mapping=mapping,
+        time_format=time_format,
+    )
+    rep = evaluate_model(
+        m,
+        tables["leads"],
+        tables["events"],
+        tables["conversions"],
+        every=every,
+        cutoffs=tables.get("cutoffs"),
+        start=start,
+        max_age=max_age,
+        in_sample=in_sample,
+        n_boot=n_boot,
+    )
+    print_comparison(rep, title=rep.info.get("title", "saved model on labelled data"))
+    paths = rep.write(out)
+    console.print(f"report: {paths['html']}")
+    if mlflow:
+        from leadml.tracking import log_evaluation
+
+        info = log_evaluation(
+            rep,
+            model_ref=str(model),
+            tracking_uri=tracking_uri,
+            experiment=experiment,
+            params={"schedule": every, "start": start, "max_age": max_age},
         )
-        rep = evaluate_model(
-            m,
-            tables["leads"],
-            tables["events"],
-            tables["conversions"],
-            every=every,
-            cutoffs=tables.get("cutoffs"),
-            start=start,
-            max_age=max_age,
-            in_sample=in_sample,
-            n_boot=n_boot,
-        )
-        print_comparison(rep, title=rep.info.get("title", "saved model on labelled data"))
-        paths = rep.write(out)
-        console.print(f"report: {paths['html']}")
-        if mlflow:
-            from leadml.tracking import log_evaluation
-
-            info = log_evaluation(
-                rep,
-                model_ref=str(model),
-                tracking_uri=tracking_uri,
-                experiment=experiment,
-                params={"schedule": every, "start": start, "max_age": max_age},
-            )
-            console.print(f"MLflow run {info['run_id']} at {info['tracking_uri']}")
-    except LeadmlError as exc:
-        _fail(exc)
+        console.print(f"MLflow run {info['run_id']} at {info['tracking_uri']}")
 
 
-@app.command()
+@command()
 def promote(
     name: Annotated[str, typer.Argument(help="Registered model name.")],
     version: Annotated[str, typer.Option(help="Version to make champion.")],
@@ -630,16 +800,13 @@ def promote(
     """Move the champion alias to a version (the old champion becomes previous_champion)."""
     from leadml.tracking import promote as do_promote
 
-    try:
-        r = do_promote(name, version, tracking_uri=tracking_uri)
-        console.print(
-            f"{name}: champion -> version {r['champion']} (previous_champion: {r['previous_champion']})"
-        )
-    except LeadmlError as exc:
-        _fail(exc)
+    r = do_promote(name, version, tracking_uri=tracking_uri)
+    console.print(
+        f"{name}: champion -> version {r['champion']} (previous_champion: {r['previous_champion']})"
+    )
 
 
-@app.command()
+@command()
 def rollback(
     name: Annotated[str, typer.Argument(help="Registered model name.")],
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
@@ -647,16 +814,13 @@ def rollback(
     """Restore previous_champion as champion."""
     from leadml.tracking import rollback as do_rollback
 
-    try:
-        r = do_rollback(name, tracking_uri=tracking_uri)
-        console.print(
-            f"{name}: champion -> version {r['champion']} (previous_champion: {r['previous_champion']})"
-        )
-    except LeadmlError as exc:
-        _fail(exc)
+    r = do_rollback(name, tracking_uri=tracking_uri)
+    console.print(
+        f"{name}: champion -> version {r['champion']} (previous_champion: {r['previous_champion']})"
+    )
 
 
-@app.command()
+@command()
 def thresholds(
     scores: Annotated[Path, typer.Option(help="Recent scoring output (CSV/Parquet).")],
     capacity: Annotated[int, typer.Option(help="Leads sales can work per period.")],
@@ -665,26 +829,25 @@ def thresholds(
     """Pick the score cut from the recent score distribution for a sales capacity."""
     from leadml.scoring import capacity_threshold
 
-    try:
-        df = read_flat(scores)
-        r = capacity_threshold(df, capacity=capacity, per=per)  # type: ignore[arg-type]
-        table = Table(title=f"capacity {capacity} leads per {per}", show_header=False)
-        table.add_row("p_convert threshold", f"{r['threshold']:.4f}")
-        table.add_row(f"scored leads per {per}", f"{r['leads_per_period']:,.0f}")
-        table.add_row(f"leads above per {per}", f"{r['leads_above_per_period']:,.0f}")
-        table.add_row(
-            f"expected conversions above per {per}",
-            f"{r['expected_conversions_above_per_period']:.1f}",
-        )
-        table.add_row(
-            f"expected conversions in all per {per}", f"{r['expected_conversions_per_period']:.1f}"
-        )
-        console.print(table)
-    except LeadmlError as exc:
-        _fail(exc)
+    df = read_table(scores, table="scores")
+    r = capacity_threshold(df, capacity=capacity, per=per)  # type: ignore[arg-type]
+    table = Table(title=f"capacity {capacity} leads per {per}", show_header=False)
+    table.add_row("p_convert threshold", f"{r['threshold']:.4f}")
+    table.add_row(f"scored leads per {per}", f"{r['leads_per_period']:,.0f}")
+    table.add_row(f"leads above per {per}", f"{r['leads_above_per_period']:,.0f}")
+    table.add_row(
+        f"expected conversions above per {per}",
+        f"{r['expected_conversions_above_per_period']:.1f}",
+    )
+    table.add_row(
+        f"expected conversions in all per {per}", f"{r['expected_conversions_per_period']:.1f}"
+    )
+    if r["not_open_rows_left_out"]:
+        table.add_row("rows left out (lost, not yet created)", f"{r['not_open_rows_left_out']:,}")
+    console.print(table)
 
 
-@app.command()
+@command()
 def rollup(
     scores: Annotated[Path, typer.Option(help="Scoring output (CSV/Parquet).")],
     leads: Annotated[Path, typer.Option(help="Leads table with account_id.")],
@@ -694,38 +857,32 @@ def rollup(
     from leadml.io import write_table
     from leadml.scoring import account_rollup
 
-    try:
-        acc = account_rollup(read_flat(scores), read_flat(leads))
-        write_table(acc, out)
-        console.print(
-            f"wrote {len(acc):,} accounts to {out} "
-            f"({acc.attrs.get('leads_without_account', 0):,} leads without an account left out)"
-        )
-    except LeadmlError as exc:
-        _fail(exc)
+    acc = account_rollup(read_table(scores, table="scores"), read_table(leads, table="leads"))
+    write_table(acc, out)
+    console.print(
+        f"wrote {len(acc):,} accounts to {out} "
+        f"({acc.attrs.get('leads_without_account', 0):,} leads without an account left out)"
+    )
 
 
-@app.command()
+@command()
 def rules(
     rules: Annotated[Path, typer.Argument(help="Scorecard YAML.")],
 ) -> None:
     """Check a scorecard YAML and print its points table."""
     from leadml.rules import PointsScorecard
 
-    try:
-        sc = PointsScorecard(rules=rules)
-        t = sc.table()
-        table = Table(title=f"scorecard {sc._config().name!r} ({rules})")
-        for c in t.columns:
-            table.add_column(c)
-        for r in t.itertuples(index=False):
-            table.add_row(*["" if (isinstance(v, float) and v != v) else f"{v}" for v in r])
-        console.print(table)
-    except LeadmlError as exc:
-        _fail(exc)
+    sc = PointsScorecard(rules=rules)
+    t = sc.table()
+    table = Table(title=f"scorecard {sc._config().name!r} ({rules})")
+    for c in t.columns:
+        table.add_column(c)
+    for r in t.itertuples(index=False):
+        table.add_row(*["" if (isinstance(v, float) and v != v) else f"{v}" for v in r])
+    console.print(table)
 
 
-@app.command()
+@command()
 def demo(
     n_leads: Annotated[int, typer.Option(help="Synthetic leads.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -741,64 +898,88 @@ def demo(
     from leadml.datasets import make_crm
     from leadml.modeling import train as train_model
 
-    try:
-        t0 = time.perf_counter()
-        with console.status("generating a synthetic CRM..."):
-            crm = make_crm(n_leads, seed=seed)
-        console.print(
-            f"synthetic CRM: {len(crm.leads):,} leads, {len(crm.events):,} events, "
-            f"{len(crm.conversions):,} conversions, {crm.start:%Y-%m-%d} .. "
-            f"{crm.observed_until:%Y-%m-%d} ({time.perf_counter() - t0:.1f} s)"
-        )
-        rules_path = DEMO_RULES if DEMO_RULES.exists() else None
-        with console.status("training set (DuckDB) -> rules, logistic regression, LightGBM..."):
-            res = train_model(
-                crm.leads,
-                crm.events,
-                crm.conversions,
-                horizon=crm.horizon,
-                every=crm.every,
-                start=crm.start,
-                observed_until=crm.observed_until,
-                rules=rules_path,
-                seed=seed,
-                n_boot=n_boot,
-                reference=crm.truth.rename(columns={"p_true": "p"}),
-            )
-        _print_result(res)
-        console.print(
-            "[dim]reference = the generator's true probabilities given what a model can see "
-            "(the best any model could do); the gap to it is the room left.[/]"
-        )
-        model_dir = res.model.save(out / "model")
-        paths = res.report.write(out / "report")
-        model = res.model
-        if mlflow:
-            from leadml.tracking import load_registered, log_training, promote
+    t0 = time.perf_counter()
+    _progress.stage("generating a synthetic CRM")
+    crm = make_crm(n_leads, seed=seed)
+    console.print(
+        f"synthetic CRM: {len(crm.leads):,} leads, {len(crm.events):,} events, "
+        f"{len(crm.conversions):,} conversions, {crm.start:%Y-%m-%d} .. "
+        f"{crm.observed_until:%Y-%m-%d} ({time.perf_counter() - t0:.1f} s)"
+    )
+    rules_path = DEMO_RULES if DEMO_RULES.exists() else None
+    res = train_model(
+        crm.leads,
+        crm.events,
+        crm.conversions,
+        horizon=crm.horizon,
+        every=crm.every,
+        start=crm.start,
+        observed_until=crm.observed_until,
+        rules=rules_path,
+        seed=seed,
+        n_boot=n_boot,
+        reference=crm.truth.rename(columns={"p_true": "p"}),
+    )
+    _print_result(res)
+    console.print(
+        "[dim]reference = the generator's true probabilities given what a model can see "
+        "(the best any model could do); the gap to it is the room left.[/]"
+    )
+    model_dir = res.model.save(out / "model")
+    paths = res.report.write(out / "report")
+    model = res.model
+    if mlflow:
+        from leadml.tracking import load_registered, log_training, promote
 
-            out.mkdir(parents=True, exist_ok=True)
-            uri = tracking_uri or f"sqlite:///{(out / 'mlflow.db').resolve()}"
-            with console.status("logging to MLflow, registering, promoting to champion..."):
-                info = log_training(res, tracking_uri=uri, register="leadml", rules_path=rules_path)
-                promote("leadml", info["version"], tracking_uri=uri)
-                model, _, _ = load_registered("models:/leadml@champion", tracking_uri=uri)
-            console.print(
-                f"MLflow: run {info['run_id']}, registered leadml version {info['version']} as "
-                f"champion ({uri}; open it with: mlflow ui --backend-store-uri {uri})"
-            )
-        # score the leads that are open at the end of the data, as an application would
-        now = crm.observed_until
-        converted = set(crm.conversions["lead_id"])
-        open_leads = crm.leads[~crm.leads["lead_id"].isin(converted)].tail(2000)
-        their_events = crm.events[crm.events["lead_id"].isin(open_leads["lead_id"])]
-        scores = model.score(open_leads, their_events, as_of=now, reasons=1)
-        top = scores.sort_values("p_convert", ascending=False, kind="stable")
-        print_scores(top.drop(columns=["reason_neg_1", "scorecard_reasons"]), n=8)
+        out.mkdir(parents=True, exist_ok=True)
+        uri = tracking_uri or f"sqlite:///{(out / 'mlflow.db').resolve()}"
+        _progress.stage("logging to MLflow, registering, promoting to champion")
+        info = log_training(res, tracking_uri=uri, register="leadml", rules_path=rules_path)
+        promote("leadml", info["version"], tracking_uri=uri)
+        model, _, _ = load_registered("models:/leadml@champion", tracking_uri=uri)
         console.print(
-            f"model: {model_dir}  report: {paths['html']}  (total {time.perf_counter() - t0:.0f} s)"
+            f"MLflow: run {info['run_id']}, registered leadml version {info['version']} as "
+            f"champion ({uri}; open it with: mlflow ui --backend-store-uri {uri})"
         )
-    except LeadmlError as exc:
-        _fail(exc)
+    # score the leads that are open at the end of the data, as an application would
+    now = crm.observed_until
+    converted = set(crm.conversions["lead_id"])
+    open_leads = crm.leads[~crm.leads["lead_id"].isin(converted)].tail(2000)
+    their_events = crm.events[crm.events["lead_id"].isin(open_leads["lead_id"])]
+    scores = model.score(open_leads, their_events, as_of=now, reasons=1)
+    top = scores.sort_values("p_convert", ascending=False, kind="stable")
+    print_scores(top.drop(columns=["reason_neg_1", "scorecard_reasons"]), n=8)
+    console.print(
+        f"model: {model_dir}  report: {paths['html']}  (total {time.perf_counter() - t0:.0f} s)"
+    )
+
+
+@command("sample-data")
+def sample_data(
+    out: Annotated[Path, typer.Option(help="Folder to write the tables to.")],
+    n_leads: Annotated[int, typer.Option(help="Synthetic leads.")] = 3000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    days: Annotated[int, typer.Option(help="Days of history.")] = 420,
+) -> None:
+    """Write a synthetic CRM (leads.csv, events.parquet, conversions.csv, truth.csv, and
+    one_per_lead.csv: one decision time per lead) to try the other commands on."""
+    from leadml.datasets import make_crm
+    from leadml.io import write_table
+
+    _progress.stage(f"generating {n_leads:,} leads")
+    crm = make_crm(n_leads, seed=seed, days=days)
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(crm.leads, out / "leads.csv")
+    write_table(crm.events, out / "events.parquet")
+    write_table(crm.conversions, out / "conversions.csv")
+    write_table(crm.truth, out / "truth.csv")
+    write_table(
+        crm.sample_cutoffs(per_lead=1, seed=seed)[["lead_id", "as_of"]], out / "one_per_lead.csv"
+    )
+    console.print(
+        f"wrote {len(crm.leads):,} leads, {len(crm.events):,} events and {len(crm.conversions):,} "
+        f"conversions ({crm.start:%Y-%m-%d} .. {crm.observed_until:%Y-%m-%d}) to {out}"
+    )
 
 
 DEMO_RULES = Path(__file__).resolve().parent / "rules" / "synthetic_crm.yaml"
@@ -806,14 +987,12 @@ DEMO_RULES = Path(__file__).resolve().parent / "rules" / "synthetic_crm.yaml"
 
 def main() -> None:
     """Entry point of the ``leadml`` console script."""
-    import os
-
     # the command line prints its own progress: no MLflow download progress bars
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         app()
-    except KeyboardInterrupt:
-        sys.exit(130)
+    except KeyboardInterrupt:  # outside a command (e.g. while importing)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ __all__ = [
     "ConfigError",
     "DataContractError",
     "LeadmlError",
+    "LeakageWarning",
     "NotFittedError",
     "RowsExcludedWarning",
 ]
@@ -39,3 +40,7 @@ class RowsExcludedWarning(UserWarning):
 class CalibrationWarning(UserWarning):
     """A calibration fell back to a safer form (for example a slope that would have reversed the
     model's ranking); the message says why and what was used instead."""
+
+
+class LeakageWarning(UserWarning):
+    """A column looks like it was filled in after the outcome (or identifies the lead)."""

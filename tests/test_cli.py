@@ -157,7 +157,7 @@ def test_train_score_evaluate_round_trip(tmp_path):
         ],
     )
     assert res.exit_code == 2
-    assert "is not a leadml model directory" in res.output
+    assert "is not a leadml model folder" in res.output
 
 
 def test_rules_command_prints_points_table_and_errors():

@@ -7,6 +7,7 @@ never separated.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,6 +92,7 @@ def plan_backtest(
     test_share: float = 0.2,
     min_test_conversions: int = 100,
     max_share: float = 0.5,
+    fmt: Callable[[int], str] = str,
 ) -> list[BacktestFold]:
     """Backtest folds, earliest first, the latest ending at the end of the rows.
 
@@ -124,13 +126,20 @@ def plan_backtest(
         test = (t >= origin) & before
         train = (t + gap <= origin) & (t < origin)
         gap_rows = (t < origin) & ~train
-        for what, mask in (("test block", test), ("training rows", train)):
-            if not y[mask].any():
-                raise ConfigError(
-                    f"backtest: the {what} of the fold with origin {origin} has "
-                    f"{int(mask.sum()):,} rows and no conversion. Fix: more history, a longer "
-                    "horizon, or fewer origins / a smaller backtest.test_share."
-                )
+        if not y[test].any():
+            raise ConfigError(
+                f"backtest: the test block of the fold with origin {fmt(origin)} has "
+                f"{int(test.sum()):,} rows and no conversion. Fix: more history, or fewer "
+                "origins (backtest.origins)."
+            )
+        if not y[train].any():
+            raise ConfigError(
+                f"backtest: the training rows of the fold with origin {fmt(origin)} (rows whose "
+                f"label was known then: time + gap <= origin) number {int(train.sum()):,} with no "
+                "conversion. The gap (the horizon) is long compared with the history before the "
+                "test block. Fix: a shorter horizon, more history, or a smaller "
+                "backtest.test_share / fewer origins."
+            )
         folds.append(BacktestFold(origin, end, train, test, gap_rows))
         end = origin
     return folds[::-1]

@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from leadml import _progress
 from leadml._math import fit_platt, logit
 from leadml.exceptions import DataContractError
 
@@ -120,9 +121,16 @@ def calibration_slope_intercept(y: np.ndarray, p: np.ndarray) -> tuple[float, fl
     """Slope and intercept of the logistic recalibration ``logit P(y) = a + b * logit(p)``.
 
     Perfect calibration gives slope 1 and intercept 0; slope < 1 means over-confident scores.
+    Undefined (NaN, NaN) when the predictions do not vary, or do not fit (a slope beyond 1e6:
+    probabilities of exactly 0 and 1 that separate the outcome).
     """
     y, p = _check(y, p)
-    b, a = fit_platt(logit(p), y, l2=0.0)
+    x = logit(p)
+    if np.ptp(x) < 1e-12 or y.min() == y.max():
+        return float("nan"), float("nan")
+    b, a = fit_platt(x, y, l2=0.0)
+    if not (np.isfinite(b) and abs(b) < 1e6):
+        return float("nan"), float("nan")
     return float(b), float(a)
 
 
@@ -316,6 +324,8 @@ def bootstrap_metrics(
     models = list(preds)
     draws = np.full((n_boot, len(models), len(names)), np.nan)
     for b in range(n_boot):
+        if b % 20 == 0:
+            _progress.step("bootstrap intervals", b, n_boot)
         pick = rng.integers(0, n_units, n_units)
         idx = np.concatenate([members[i] for i in pick]) if groups is not None else pick
         yb = yy[idx]

@@ -132,14 +132,14 @@ class ComparisonReport:
             piv = d.pivot(index="model", columns="metric", values="difference")
             lines += ["## Paired differences", "", _md(piv.reset_index()), ""]
         if len(self.subsets):
-            lines += ["## Subsets of the test rows", "", _md(self.subsets.round(4)), ""]
+            lines += ["## Subsets of the test rows", "", _md(_rounded(self.subsets)), ""]
         if len(self.origins):
             lines += [
                 "## Rolling-origin backtest",
                 "",
-                _md(self.origins.round(4)),
+                _md(_rounded(self.origins)),
                 "",
-                _md(self.origin_spread().round(4).reset_index(names=["model", "statistic"])),
+                _md(_rounded(self.origin_spread()).reset_index(names=["model", "statistic"])),
                 "",
             ]
         if len(self.data_summary):
@@ -258,13 +258,13 @@ class ComparisonReport:
         if len(self.subsets):
             parts += [
                 "<h2>Subsets of the test rows</h2>",
-                self.subsets.round(4).to_html(index=False),
+                _rounded(self.subsets).to_html(index=False),
             ]
         if len(self.origins):
             parts += [
                 "<h2>Rolling-origin backtest</h2>",
-                self.origins.round(4).to_html(index=False),
-                self.origin_spread().round(4).to_html(),
+                _rounded(self.origins).to_html(index=False),
+                _rounded(self.origin_spread()).to_html(),
             ]
         if len(self.data_summary):
             parts += ["<h2>Rows used</h2>", self.data_summary.to_html(index=False)]
@@ -280,7 +280,7 @@ class ComparisonReport:
         if len(self.drivers):
             parts += [
                 "<h2>Global drivers (LightGBM)</h2>",
-                self.drivers.head(15).round(4).to_html(index=False),
+                _rounded(self.drivers.head(15)).to_html(index=False),
             ]
         for name, png in self.explain_figures.items():
             b64 = base64.b64encode(png).decode()
@@ -294,7 +294,7 @@ class ComparisonReport:
                 "<h2>Conversion by scorecard grade</h2>",
                 _fmt_rates(self.by_grade).to_html(index=False),
             ]
-        parts.append("<h2>All metrics</h2>" + self.metrics.round(4).to_html())
+        parts.append("<h2>All metrics</h2>" + _rounded(self.metrics).to_html())
         parts.append("</body></html>")
         return "\n".join(parts)
 
@@ -410,6 +410,14 @@ def _fmt_rates(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     out["conversion_rate"] = (out["conversion_rate"] * 100).map("{:.2f} %".format)
     out["share"] = (out["share"] * 100).map("{:.1f} %".format)
+    return out
+
+
+def _rounded(df: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """Numbers rounded for display; other columns (origins, names, dates) as they are."""
+    out = df.copy()
+    num = out.select_dtypes("number").columns
+    out[num] = out[num].round(digits)
     return out
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
 import shutil
-import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from leadml.exceptions import ConfigError, DataContractError, NotFittedError
+from leadml import _progress
+from leadml._files import check_model_dir, make_temp_dir
+from leadml.exceptions import (
+    ConfigError,
+    DataContractError,
+    NotFittedError,
+    RowsExcludedWarning,
+)
 from leadml.explain._explainer import Explainer
 from leadml.explain._trees import feature_matrix
 from leadml.features._builder import _features
@@ -27,13 +35,16 @@ from leadml.rules._scorecard import PointsScorecard
 from leadml.schema._contract import (
     LeadData,
     UnknownLeads,
+    examples,
     validate_cutoffs,
     validate_lead_data,
 )
+from leadml.schema._times import FLAT_TIME, parse_instant
 
 __all__ = ["FORMAT_VERSION", "SCORE_COLUMNS", "LeadScoringModel", "library_versions"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+SUPPORTED_FORMATS = (1, 2)  # 1: no checksums (loaded with a warning)
 SCORE_COLUMNS = [
     "lead_id",
     "as_of",
@@ -55,6 +66,8 @@ FILES = {
     "linear": "logistic_baseline.json",
     "meta": "metadata.json",
 }
+KNOWN_ENTRIES = (*FILES.values(), "report")
+"""Everything leadml writes into a model folder (``report`` is the CLI's report folder)."""
 
 
 def library_versions() -> dict[str, str]:
@@ -198,20 +211,25 @@ class LeadScoringModel:
                 )
             lf = leads.copy()
             if "created_at" not in lf.columns:
-                lf["created_at"] = pd.Timestamp("1970-01-01", tz="UTC")
+                lf["created_at"] = FLAT_TIME
             return validate_lead_data(lf, None, None)
-        return validate_lead_data(leads, events, None, unknown_leads=unknown_leads)
+        # events of leads not being scored are not inputs to any requested row: scoring a few
+        # leads with the full event log is the normal case (unknown_leads applies to cut-offs)
+        return validate_lead_data(leads, events, None, unknown_leads="ignore")
 
     def _cutoffs(
         self,
         data: LeadData,
         as_of: str | pd.Timestamp | None,
         cutoffs: pd.DataFrame | None,
+        unknown_leads: UnknownLeads = "error",
     ) -> pd.DataFrame:
         if as_of is not None and cutoffs is not None:
             raise ConfigError("score: pass as_of= or cutoffs=, not both.")
         if cutoffs is not None:
-            return validate_cutoffs(cutoffs, data.leads).reset_index(drop=True)
+            return validate_cutoffs(cutoffs, data.leads, unknown_leads=unknown_leads).reset_index(
+                drop=True
+            )
         if as_of is None:
             if self.is_flat:
                 return pd.DataFrame(
@@ -225,8 +243,7 @@ class LeadScoringModel:
             raise ConfigError(
                 "score: pass as_of= (one time for every lead, e.g. now) or cutoffs= (lead_id, as_of)."
             )
-        t = pd.Timestamp(as_of)
-        t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+        t = parse_instant(as_of, what="as_of")
         return pd.DataFrame(
             {
                 "lead_id": data.leads["lead_id"].to_numpy(),
@@ -245,7 +262,7 @@ class LeadScoringModel:
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Model features and scorecard inputs at each requested (lead, as_of), in order."""
         data = self._data(leads, events, unknown_leads)
-        cut = self._cutoffs(data, as_of, cutoffs)
+        cut = self._cutoffs(data, as_of, cutoffs, unknown_leads)
         if self.is_flat:
             feats = pd.concat(
                 [cut[["lead_id", "as_of"]], self.spec.profile_frame(data.leads, cut["lead_id"])],
@@ -294,11 +311,27 @@ class LeadScoringModel:
             training time), ``grade`` (scorecard fit letter x engagement digit, e.g. ``A1``),
             ``band`` (from ``score``, e.g. hot/warm/cold), ``fit_score`` and
             ``engagement_score`` (scorecard points), ``status`` (``"lost"`` when the lead was
-            closed without converting at or before ``as_of``, from ``leads.lost_at``; else
-            ``"open"``).
+            closed without converting at or before ``as_of``, from ``leads.lost_at``;
+            ``"not_created"`` when ``as_of`` is before the lead's ``created_at``: such rows get no
+            probability, score, grade or band, and a warning counts them; else ``"open"``).
+            No leads at all give an empty table with these columns.
         """
+        if isinstance(leads, pd.DataFrame) and len(leads) == 0:
+            if cutoffs is not None and len(cutoffs):
+                raise DataContractError(
+                    f"cutoffs: {len(cutoffs)} row(s) to score but the leads table is empty. Fix: "
+                    "pass the leads the cut-offs refer to."
+                )
+            return self._empty_scores(reasons)
+        _progress.stage("validating the leads and events")
         data = self._data(leads, events, unknown_leads)
-        feats, rules_x = self.features(data, as_of=as_of, cutoffs=cutoffs)
+        _progress.stage(f"features of {len(data.leads):,} leads")
+        feats, rules_x = self.features(
+            data, as_of=as_of, cutoffs=cutoffs, unknown_leads=unknown_leads
+        )
+        _progress.stage(
+            f"scoring {len(feats):,} rows" + (f", {reasons} reasons each" if reasons else "")
+        )
         p = self.predict_proba(feats)
         score = self.scale.score(p)
         pts = self.scorecard.points(rules_x)
@@ -322,7 +355,27 @@ class LeadScoringModel:
             out["scorecard_reasons"] = self.scorecard.reasons_text(pts)
         if len(out) != len(feats):
             raise RuntimeError("leadml internal error: scoring changed the number of rows.")
-        return out
+        return _flag_not_created(out, data.leads, feats)
+
+    def _empty_scores(self, reasons: int) -> pd.DataFrame:
+        cols: dict[str, Any] = {
+            "lead_id": pd.Series([], dtype=object),
+            "as_of": pd.Series([], dtype="datetime64[us, UTC]"),
+            "p_convert": pd.Series([], dtype=float),
+            "score": pd.Series([], dtype="int64"),
+            "grade": pd.Series([], dtype=object),
+            "band": pd.Series([], dtype=object),
+            "fit_score": pd.Series([], dtype=float),
+            "engagement_score": pd.Series([], dtype=float),
+            "status": pd.Series([], dtype=object),
+        }
+        for i in range(1, reasons + 1):
+            cols[f"reason_{i}"] = pd.Series([], dtype=object)
+        for i in range(1, reasons + 1):
+            cols[f"reason_neg_{i}"] = pd.Series([], dtype=object)
+        if reasons:
+            cols["scorecard_reasons"] = pd.Series([], dtype=object)
+        return pd.DataFrame(cols)
 
     @property
     def explainer(self) -> Explainer:
@@ -353,11 +406,22 @@ class LeadScoringModel:
         return long.drop(columns=["row"])
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
-        """Write the model directory (atomically: a temporary folder, then a rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    @staticmethod
+    def check_destination(path: str | Path, *, overwrite: bool = False) -> Path:
+        """Raise now (before any work) if :meth:`save` could not write ``path``: a file, a folder
+        holding things leadml did not write, a leadml model without ``overwrite``, no permission."""
+        return check_model_dir(path, overwrite=overwrite, known=KNOWN_ENTRIES, marker=FILES["meta"])
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the model folder: every file into a temporary folder beside ``path``, a SHA-256
+        of each in ``metadata.json``, then one rename (a reader sees the old model or the new one,
+        never half of one).
+
+        ``path`` may be new or empty; a folder holding a leadml model is replaced only with
+        ``overwrite=True``; a folder holding anything leadml did not write is refused.
+        """
+        path = self.check_destination(path, overwrite=overwrite)
+        tmp = make_temp_dir(path)
         try:
             self.booster.save_model(str(tmp / FILES["booster"]))
             _dump(tmp / FILES["calibrator"], self.calibrator.to_dict())
@@ -377,11 +441,15 @@ class LeadScoringModel:
                         "calibrator": self.linear_calibrator.to_dict(),
                     },
                 )
+            checksums = {
+                f.name: _sha256(f) for f in sorted(tmp.iterdir()) if f.name != FILES["meta"]
+            }
             meta = {
                 **self.metadata,
                 "format_version": FORMAT_VERSION,
                 "scale": self.scale.to_dict(),
                 "files": FILES,
+                "checksums": checksums,
             }
             _dump(tmp / FILES["meta"], meta)
             old = None
@@ -389,7 +457,7 @@ class LeadScoringModel:
                 old = path.with_name(f".{path.name}.old-{os.getpid()}")
                 path.rename(old)
             tmp.rename(path)
-            if old is not None:
+            if old is not None:  # only leadml's own files (checked before the work)
                 shutil.rmtree(old, ignore_errors=True)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -398,22 +466,19 @@ class LeadScoringModel:
 
     @classmethod
     def load(cls, path: str | Path) -> LeadScoringModel:
-        """Read a model directory written by :meth:`save`."""
+        """Read a model folder written by :meth:`save`, after checking every file against the
+        checksums in its metadata (a missing, truncated or edited file is an error naming it)."""
         import lightgbm as lgb
 
         path = Path(path)
-        meta_path = path / FILES["meta"]
-        if not meta_path.exists():
-            raise ConfigError(
-                f"{path} is not a leadml model directory ({FILES['meta']} not found). Fix: pass the "
-                "folder written by `leadml train --out` or LeadScoringModel.save."
-            )
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format_version") != FORMAT_VERSION:
+        meta = _read_metadata(path)
+        if meta.get("format_version") not in SUPPORTED_FORMATS:
             raise ConfigError(
                 f"{path}: model format {meta.get('format_version')} is not supported by this leadml "
-                f"(format {FORMAT_VERSION}). Fix: retrain, or use the leadml version in the metadata."
+                f"(formats {list(SUPPORTED_FORMATS)}). Fix: retrain, or use the leadml version in "
+                "the metadata."
             )
+        _verify(path, meta)
         booster = lgb.Booster(model_file=str(path / FILES["booster"]))
         spec = FeatureSpec.from_json(path / FILES["spec"])
         config = ScorecardConfig.from_yaml(path / FILES["rules"])
@@ -431,8 +496,8 @@ class LeadScoringModel:
             linear = LogisticBaseline.from_dict(d["model"])
             lin_cal = Calibrator.from_dict(d["calibrator"])
         scale = ScoreScale.from_dict(meta.pop("scale"))
-        meta.pop("files", None)
-        meta.pop("format_version", None)
+        for key in ("files", "format_version", "checksums"):
+            meta.pop(key, None)
         return cls(
             spec=spec,
             booster=booster,
@@ -443,6 +508,98 @@ class LeadScoringModel:
             linear_calibrator=lin_cal,
             metadata=meta,
         )
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    meta_path = path / FILES["meta"]
+    if not meta_path.is_file():
+        raise ConfigError(
+            f"{path} is not a leadml model folder ({FILES['meta']} not found). Fix: pass the "
+            "folder written by `leadml train --out` or LeadScoringModel.save."
+        )
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{meta_path}: damaged (not valid JSON: {exc}). Fix: copy the model folder again from "
+            "where it was written, or retrain."
+        ) from None
+    if not isinstance(meta, dict):
+        raise ConfigError(f"{meta_path}: damaged (not a JSON object). Fix: retrain.")
+    return meta
+
+
+def _verify(path: Path, meta: dict[str, Any]) -> None:
+    """Check every model file against its recorded SHA-256 before any of them is parsed."""
+    sums = meta.get("checksums")
+    required = [FILES[k] for k in ("booster", "calibrator", "spec", "rules", "rules_fit")]
+    missing = [f for f in required if not (path / f).is_file()]
+    if missing:
+        raise ConfigError(
+            f"model folder {path}: file(s) {missing} missing; the model is incomplete. Fix: copy "
+            "the whole folder again, or retrain."
+        )
+    if sums is None:
+        warnings.warn(
+            f"model folder {path}: saved by an older leadml without checksums; its files cannot "
+            "be verified before loading.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return
+    for name, digest in sums.items():
+        f = path / name
+        if not f.is_file():
+            raise ConfigError(
+                f"model folder {path}: file {name!r} missing; the model is incomplete. Fix: copy "
+                "the whole folder again, or retrain."
+            )
+        if _sha256(f) != digest:
+            raise ConfigError(
+                f"model folder {path}: file {name!r} is damaged or was edited (its SHA-256 differs "
+                "from the one recorded at save time). Fix: copy the folder again from where it was "
+                "written, or retrain."
+            )
+
+
+STATUS_NOT_CREATED = "not_created"
+
+
+def _flag_not_created(out: pd.DataFrame, leads: pd.DataFrame, feats: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose ``as_of`` is before the lead existed are never scored as normal: no probability,
+    score, grade, band or reasons, ``status = "not_created"``, and a warning that counts them."""
+    if "lead_age_days" not in feats.columns:
+        return out
+    early = (feats["lead_age_days"].to_numpy(dtype=float) < 0) & feats["as_of"].notna().to_numpy()
+    if not early.any():
+        return out
+    out = out.copy()
+    out["score"] = out["score"].astype("Int64")
+    out.loc[early, "score"] = pd.NA
+    out.loc[early, ["p_convert", "fit_score", "engagement_score"]] = np.nan
+    text = [
+        c
+        for c in out.columns
+        if c in ("grade", "band", "scorecard_reasons") or c.startswith("reason")
+    ]
+    out.loc[early, text] = None
+    out.loc[early, "status"] = STATUS_NOT_CREATED
+    warnings.warn(
+        f"score: {int(early.sum())} of {len(out)} row(s) ask for a score before the lead was "
+        f"created (lead ids {examples(out.loc[early, 'lead_id'].tolist())}): not scored, "
+        'status "not_created". Fix: score them at or after created_at.',
+        RowsExcludedWarning,
+        stacklevel=3,
+    )
+    return out
 
 
 def _status(leads: pd.DataFrame, feats: pd.DataFrame) -> np.ndarray:

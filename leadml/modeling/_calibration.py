@@ -14,6 +14,7 @@ from leadml.exceptions import ConfigError
 __all__ = [
     "ISOTONIC_MIN_POSITIVES",
     "ISOTONIC_MIN_ROWS",
+    "PLATT_MAX_SLOPE",
     "PLATT_MIN_CLASS",
     "Calibrator",
     "ScoreScale",
@@ -23,6 +24,9 @@ __all__ = [
 Method = Literal["sigmoid", "isotonic", "auto"]
 ISOTONIC_MIN_ROWS = 5000
 ISOTONIC_MIN_POSITIVES = 500
+PLATT_MAX_SLOPE = 10.0
+"""A Platt slope above this means the margins separate the outcome almost perfectly on the
+calibration rows (usually a leaking column): refused, slope fixed at 1."""
 PLATT_MIN_CLASS = 50
 """Platt scaling fits a slope only with at least this many conversions and non-conversions;
 below, the slope is fixed at 1 (the model's own log-odds scale) and only the intercept is fitted."""
@@ -62,6 +66,12 @@ class Calibrator:
             return replace(self, b=fit_intercept(self.a * m, yy))
         base = logit(np.interp(m, np.asarray(self.x), np.asarray(self.y)))
         return replace(self, shift=fit_intercept(base, yy))
+
+    def shifted(self, delta: float) -> Calibrator:
+        """The same calibrator with ``delta`` added to its log-odds."""
+        if self.method == "sigmoid":
+            return replace(self, b=self.b + float(delta))
+        return replace(self, shift=self.shift + float(delta))
 
     def to_dict(self) -> dict[str, Any]:
         extra: dict[str, Any] = {"note": self.note} if self.note else {}
@@ -129,6 +139,17 @@ def fit_calibrator(
                 ),
             )
         a, b = fit_platt(m, yy)
+        if np.isfinite(a) and a > PLATT_MAX_SLOPE:
+            return Calibrator(
+                "sigmoid",
+                a=1.0,
+                b=fit_intercept(m, yy),
+                note=(
+                    f"{what}: the fitted calibration slope was {a:.3g}: on the latest rows the "
+                    "margins separate conversions almost perfectly, which usually means a column "
+                    "leaks the outcome; refused, slope fixed at 1 (intercept only)."
+                ),
+            )
         if not (np.isfinite(a) and a > 0):
             return Calibrator(
                 "sigmoid",

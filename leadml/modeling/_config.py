@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from leadml.exceptions import ConfigError
 from leadml.features._spec import FAMILIES, FeatureSpec
 from leadml.features._time import parse_duration
+from leadml.modeling._lgbm import default_params
 
 __all__ = [
     "BacktestConfig",
@@ -135,6 +136,15 @@ class CalibrationConfig(_Section):
     block with fewer than 50 conversions, falls back to an intercept-only calibration (slope 1),
     with a note. With ``anchor``, after the refit on all rows the intercept is moved so that the
     shipped model's mean prediction on the latest block equals its observed conversion rate.
+
+    With ``recent_rate``, the rows whose label window is still open at the end of the data (the
+    gap before a backtest origin; the censored rows at the end for the production fit) are
+    compared with the model: the conversions already seen in their elapsed part against the
+    number the model expects by then (its probabilities times the share of conversions that
+    come that early, learned from the latest block). When the two differ beyond noise
+    (``|z| > recent_min_z``, the variance counted per lead), the base rate has moved since the latest complete window
+    and the intercept is moved by ``log(observed / expected)``; the result is in the metadata
+    (``blocks.recent``) either way.
     """
 
     method: Literal["sigmoid", "isotonic", "auto"] = "sigmoid"
@@ -142,12 +152,21 @@ class CalibrationConfig(_Section):
     min_conversions: int = Field(200, ge=1)
     max_share: float = Field(0.5, gt=0, lt=1)
     anchor: bool = True
+    recent_rate: bool = True
+    recent_min_z: float = Field(3.0, gt=0)
 
 
 class LightGBMConfig(_Section):
     """LightGBM: parameters over leadml's defaults, the small search, the refit."""
 
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, v: dict[str, Any]) -> dict[str, Any]:
+        default_params(1000, v)  # refuses class re-weighting now, not after the features
+        return v
+
     search: bool = False
     refit: bool = True
     max_rounds: int = Field(3000, ge=1)
@@ -333,4 +352,4 @@ def _describe(exc: ValidationError, root: type[BaseModel]) -> str:
             f"unknown key {where!r}{hint}; allowed: {sorted(allowed)}. "
             "Fix: correct or remove the key."
         )
-    return f"field {where!r}: {msg}. Fix the value of {where!r}."
+    return f"field {where!r}: {msg.rstrip('.')}. Fix the value of {where!r}."

@@ -30,17 +30,37 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadml import _progress
 from leadml.evaluation._backtest import recent_block_start
 from leadml.exceptions import CalibrationWarning, ConfigError
 from leadml.features._spec import FeatureSpec
-from leadml.modeling._calibration import Calibrator, ScoreScale, fit_calibrator
+from leadml.modeling._calibration import (
+    ISOTONIC_MIN_POSITIVES,
+    ISOTONIC_MIN_ROWS,
+    Calibrator,
+    ScoreScale,
+    fit_calibrator,
+)
 from leadml.modeling._config import TrainConfig
 from leadml.modeling._lgbm import FitInfo, refit_booster, train_booster
 from leadml.modeling._linear import LogisticBaseline
 from leadml.rules._config import ScorecardConfig
 from leadml.rules._scorecard import PointsScorecard
 
-__all__ = ["Fitted", "fit_procedure"]
+__all__ = ["Fitted", "OpenWindows", "fit_procedure"]
+
+
+@dataclass(frozen=True)
+class OpenWindows:
+    """Rows whose label window is still open at the end of the procedure's data, and what is
+    already seen of them: ``elapsed`` is the share of the horizon observed (0..1), ``converted``
+    whether the lead converted in that part."""
+
+    X: pd.DataFrame
+    elapsed: np.ndarray
+    converted: np.ndarray
+    groups: np.ndarray
+    """The lead of each row: rows of one lead convert together, so the noise is counted per lead."""
 
 
 @dataclass
@@ -79,6 +99,8 @@ def fit_procedure(
     config: TrainConfig,
     gap: int,
     fmt: Callable[[int], str] = str,
+    delay: np.ndarray | None = None,
+    open_windows: OpenWindows | None = None,
 ) -> Fitted:
     """Run the procedure on labelled rows.
 
@@ -94,6 +116,10 @@ def fit_procedure(
         In units of ``t``: a row's label is known at ``t + gap`` (the horizon; 0 in flat mode).
     fmt : callable
         Formats a time for messages and metadata.
+    delay, open_windows : optional
+        For the recent-rate check (``calibration.recent_rate``): per labelled row, how far into
+        its window a conversion came (share of the horizon; NaN without one), and the rows whose
+        window is still open.
     """
     y = np.asarray(y, dtype=np.int64)
     t = np.asarray(t, dtype=np.int64)
@@ -110,15 +136,34 @@ def fit_procedure(
             f"{int(y[C].sum()):,} conversions, fewer than calibration.min_conversions="
             f"{cal.min_conversions}, at the limit of calibration.max_share={cal.max_share}."
         )
-    for what, m in (("calibration block", C), ("fitting rows", F)):
-        if not (y[m].any() and (1 - y[m]).any()):
-            raise ConfigError(
-                f"train: the procedure's {what} ({_describe(m, t, y, fmt)}) need converted and "
-                "not-converted rows. Fix: more history, a longer horizon, or a different "
-                "calibration.share."
-            )
+    if not (y[C].any() and (1 - y[C]).any()):
+        raise ConfigError(
+            f"train: the procedure's calibration block (the latest rows: {_describe(C, t, y, fmt)}) "
+            "needs converted and not-converted rows. Fix: more history, or a larger "
+            "calibration.share."
+        )
+    if not (y[F].any() and (1 - y[F]).any()):
+        raise ConfigError(
+            f"train: the procedure's fitting rows (those whose label was known when its "
+            f"calibration block starts on {fmt(start)}: {_describe(F, t, y, fmt)}) need converted "
+            "and not-converted rows; the gap of one horizon before the block is long compared "
+            "with the history. Fix: a shorter horizon, more history, or a smaller "
+            "calibration.share."
+        )
+    if cal.method == "isotonic" and not (
+        C.sum() >= ISOTONIC_MIN_ROWS and y[C].sum() >= ISOTONIC_MIN_POSITIVES
+    ):
+        raise ConfigError(
+            f"calibration.method='isotonic' needs >= {ISOTONIC_MIN_ROWS:,} rows and >= "
+            f"{ISOTONIC_MIN_POSITIVES} conversions in the calibration block; the latest block "
+            f"({_describe(C, t, y, fmt)}) has fewer. Fix: calibration.method 'auto' (isotonic "
+            "when there is enough) or 'sigmoid', or a larger calibration.share."
+        )
     lgb_cfg = config.lightgbm
     categorical = spec.categorical_features_
+    _progress.stage(
+        f"LightGBM on {int(F.sum()):,} rows, early stopping on the latest {int(C.sum()):,}"
+    )
     booster_f, info = train_booster(
         X.loc[F],
         y[F],
@@ -139,6 +184,7 @@ def fit_procedure(
     )
     booster, linear = booster_f, linear_f
     if lgb_cfg.refit:
+        _progress.stage(f"refit: {info.best_iteration} trees on all {len(y):,} rows")
         booster = refit_booster(
             X, y, categorical=categorical, params=info.params, num_boost_round=info.best_iteration
         )
@@ -151,6 +197,25 @@ def fit_procedure(
         warnings.simplefilter("always", CalibrationWarning)
         scorecard = PointsScorecard(rules=rules).fit(rules_x.loc[C], y[C])
     notes += [str(w.message) for w in caught if issubclass(w.category, CalibrationWarning)]
+    recent: dict[str, Any] = {}
+    if cal.recent_rate and delay is not None and open_windows is not None:
+        timing = np.sort(np.asarray(delay, dtype=float)[C & (y == 1)])
+        timing = timing[np.isfinite(timing)]
+        p_open = calibrator.transform(_margin(booster, open_windows.X))
+        recent = _recent_rate(timing, open_windows, p_open, cal.recent_min_z)
+        if recent.get("applied"):
+            calibrator = calibrator.shifted(float(np.log(recent["ratio"])))
+            p_lin = lin_cal.transform(linear.decision_function(open_windows.X))
+            lin = _recent_rate(timing, open_windows, p_lin, 0.0)
+            if lin.get("ratio"):
+                lin_cal = lin_cal.shifted(float(np.log(lin["ratio"])))
+            notes.append(
+                f"recent label windows: {recent['observed']:,} conversions already seen in the "
+                f"{recent['rows']:,} rows whose window is still open, where the model expects "
+                f"{recent['expected']:,.0f} by now (observed/expected {recent['ratio']:.2f}, "
+                f"z = {recent['z']:.1f}): the base rate has moved since the latest complete "
+                f"window; the intercept is moved by log({recent['ratio']:.2f})."
+            )
     bands = dict(config.bands)
     p_c = calibrator.transform(_margin(booster, X.loc[C]))
     scale = ScoreScale.fit(p_c, bands)
@@ -159,6 +224,7 @@ def fit_procedure(
         "all": _block(np.ones(len(t), dtype=bool), t, y, fmt),
         "fit": _block(F, t, y, fmt),
         "calibration": _block(C, t, y, fmt),
+        **({"recent": recent} if recent else {}),
     }
     return Fitted(
         booster=booster,
@@ -172,6 +238,37 @@ def fit_procedure(
         blocks=blocks,
         notes=notes,
     )
+
+
+RECENT_MIN_EXPECTED = 30.0
+"""The recent-rate check needs the model to expect at least this many conversions by now in the
+open windows, and as many converted rows in the latest block to learn when conversions come."""
+
+
+def _recent_rate(
+    timing: np.ndarray, open_windows: OpenWindows, p: np.ndarray, min_z: float
+) -> dict[str, Any]:
+    """Observed vs expected conversions in the elapsed part of the open windows."""
+    if len(timing) < RECENT_MIN_EXPECTED or not len(p):
+        return {}
+    share = np.searchsorted(timing, open_windows.elapsed, side="right") / len(timing)
+    e_row = p * share
+    o_row = np.asarray(open_windows.converted, dtype=float)
+    expected, observed = float(e_row.sum()), int(o_row.sum())
+    if expected < RECENT_MIN_EXPECTED or observed == 0:
+        return {"rows": len(p), "observed": observed, "expected": expected, "applied": False}
+    # cluster-robust variance: the rows of one lead are one unit (they convert together)
+    codes = pd.factorize(pd.Series(open_windows.groups))[0]
+    resid = np.bincount(codes, weights=o_row - e_row)
+    z = (observed - expected) / np.sqrt(max(float(np.sum(resid**2)), expected * 1e-6))
+    return {
+        "rows": len(p),
+        "observed": observed,
+        "expected": expected,
+        "ratio": observed / expected,
+        "z": float(z),
+        "applied": bool(abs(z) > min_z),
+    }
 
 
 def _margin(booster: Any, X: pd.DataFrame) -> np.ndarray:

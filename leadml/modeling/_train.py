@@ -25,10 +25,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadml import _progress
+from leadml.audit import separation
 from leadml.evaluation._backtest import BacktestFold, plan_backtest
 from leadml.evaluation._metrics import metric_table
 from leadml.evaluation._report import ComparisonReport, compare_models
-from leadml.exceptions import ConfigError, DataContractError, RowsExcludedWarning
+from leadml.exceptions import (
+    ConfigError,
+    DataContractError,
+    LeakageWarning,
+    RowsExcludedWarning,
+)
 from leadml.features._builder import _features, label_rows, training_cutoffs
 from leadml.features._flat import build_flat_training_set
 from leadml.features._spec import FeatureSpec
@@ -36,11 +43,12 @@ from leadml.modeling._bundle import LeadScoringModel, library_versions
 from leadml.modeling._calibration import ScoreScale
 from leadml.modeling._config import DEFAULT_BANDS, TrainConfig
 from leadml.modeling._lgbm import FitInfo
-from leadml.modeling._procedure import Fitted, fit_procedure
+from leadml.modeling._procedure import Fitted, OpenWindows, fit_procedure
 from leadml.rules._config import ScorecardConfig
 from leadml.rules._inputs import scorecard_inputs
 from leadml.rules._scorecard import load_rules
 from leadml.schema._contract import LeadData, examples, validate_lead_data
+from leadml.schema._times import FLAT_TIME
 
 __all__ = [
     "DEFAULT_BANDS",
@@ -156,6 +164,8 @@ class LabelledRows:
     end: pd.Timestamp
     label_start: pd.Timestamp | None
     notes: list[str]
+    open_rows: pd.DataFrame
+    """The censored cut-offs (``lead_id, as_of``): label window still open at the end."""
 
 
 def labelled_rows(
@@ -182,6 +192,22 @@ def labelled_rows(
     censored = lab["censored"].to_numpy()
     left_out: list[dict[str, Any]] = []
     notes: list[str] = []
+    if cutoffs is None and "lost_at" in data.leads.columns and data.leads["lost_at"].notna().any():
+        unlost = LeadData(data.leads.drop(columns=["lost_at"]), data.events, data.conversions)
+        every_row, _ = training_cutoffs(
+            unlost, cutoffs=None, every=cfg.every, start=cfg.start, max_age=cfg.max_age,
+            observed_until=cfg.observed_until, caller=caller,
+        )  # fmt: skip
+        lost = every_row.merge(cut, on=["lead_id", "as_of"], how="left", indicator=True)
+        lost = lost[lost["_merge"] == "left_only"].drop(columns="_merge")
+        if len(lost):
+            left_out.append(
+                _part(
+                    "left out: after the lead was lost",
+                    lost,
+                    "leads.lost_at at or before as_of: closed without converting, not scored",
+                )
+            )
     if censored.any():
         c = cut.loc[censored]
         left_out.append(
@@ -191,6 +217,7 @@ def labelled_rows(
                 f"as_of + {cfg.horizon} is after the end of the data {end}; still scorable",
             )
         )
+    open_rows = cut.loc[censored, ["lead_id", "as_of"]].reset_index(drop=True)
     rows = cut.loc[~censored, ["lead_id", "as_of"]].reset_index(drop=True)
     rows["label"] = lab.loc[~censored, "label"].to_numpy(dtype="int8")
     if len(rows) == 0:
@@ -215,7 +242,7 @@ def labelled_rows(
                 f"{caller}: no labelled row on or after label_start {start}. Fix: an earlier "
                 "label_start, or label_start='none'."
             )
-    return LabelledRows(rows, left_out, end, start, notes)
+    return LabelledRows(rows, left_out, end, start, notes, open_rows)
 
 
 def _label_start(
@@ -238,13 +265,18 @@ def _label_start(
     expected = rate * int(pre.sum())
     if np.exp(-expected) >= LABEL_START_P:
         return None, ""
-    n_before = int((rows["as_of"] < first).sum())
+    before = rows["as_of"] < first
+    straddle = before & ~pre
     return first, (
-        f"conversions are recorded from {first} (the first conversion) on: the "
-        f"{n_before:,} rows before it (as_of {rows['as_of'].min():%Y-%m-%d} .. "
-        f"{first:%Y-%m-%d}) could not show a recorded conversion although {rate:.2%} of later "
-        f"rows convert ({expected:,.0f} conversions expected, 0 seen); they are left out of "
-        "training and evaluation. Override with label_start='none' or a time."
+        f"conversions are recorded from {first:%Y-%m-%d %H:%M} (the first conversion) on: the "
+        f"{int(pre.sum()):,} rows whose label window ends before it (as_of "
+        f"{rows.loc[pre, 'as_of'].min():%Y-%m-%d} .. {rows.loc[pre, 'as_of'].max():%Y-%m-%d}) "
+        f"show no conversion at all where {expected:,.0f} were expected at the later rate "
+        f"({rate:.2%}), so conversion tracking had not started; they and the "
+        f"{int(straddle.sum()):,} rows whose window only partly falls after it "
+        f"({int(rows.loc[straddle, 'label'].sum()):,} conversions, labelled from a partly tracked "
+        "window) are left out of training and evaluation. Override with label_start='none' or a "
+        "time."
     )
 
 
@@ -358,7 +390,7 @@ def _report(
         groups=rows["lead_id"].to_numpy(),
         n_boot=n_boot,
         seed=seed,
-        info={"title": title},
+        info={"title": title, "bands": list(model.scale.bands)},
     )
     if seen_leads is not None:
         report.subsets = _subsets(y, preds, rows, seen_leads)
@@ -472,11 +504,17 @@ def train(
     """
     cfg = _resolve_config(config, options)
     h = cfg.horizon_td
+    _check_events(leads, events)
+    if not isinstance(leads, LeadData):
+        _check_conversions(conversions)
+    _progress.stage("validating the leads, events and conversions")
     data = (
         leads
         if isinstance(leads, LeadData)
         else validate_lead_data(leads, events, conversions, unknown_leads=cfg.unknown_leads)
     )
+    _progress.stage("cut-offs and labels")
+    _check_exclude(cfg.exclude, data.leads)
     lr = labelled_rows(data, cfg, cutoffs)
     rows = lr.rows
     check_min_data(rows, cfg)
@@ -487,9 +525,8 @@ def train(
             "vocabularies as given (they may have been learned from data after the origin)."
         )
     rules = load_rules(cfg.rules if cfg.rules is not None else DEFAULT_RULES)
-    rules_x = scorecard_inputs(rules, data, rows[["lead_id", "as_of"]]).drop(
-        columns=["lead_id", "as_of"]
-    )
+    # the scorecard's inputs keep lead_id and as_of: a scorecard without rules has no other column
+    rules_x = scorecard_inputs(rules, data, rows[["lead_id", "as_of"]])
     y = rows["label"].to_numpy(dtype=np.int64)
     t = rows["as_of"].astype("datetime64[us, UTC]").astype("int64").to_numpy()
     gap_us = int(cfg.gap_td / pd.Timedelta(microseconds=1))
@@ -500,13 +537,34 @@ def train(
         origins=cfg.backtest.origins,
         test_share=cfg.backtest.test_share,
         min_test_conversions=cfg.backtest.min_test_conversions,
+        fmt=_fmt_us,
     )
     spec_p = _fit_spec(spec, cfg, data, lr.end)
-    feats_p = _features(spec_p, data, rows[["lead_id", "as_of"]], engine="duckdb")
+    n_open = len(lr.open_rows) if cfg.calibration.recent_rate else 0
+    _progress.stage(f"features for {len(rows):,} labelled rows and {n_open:,} open ones (DuckDB)")
+    both = pd.concat([rows[["lead_id", "as_of"]], lr.open_rows.iloc[:n_open]], ignore_index=True)
+    feats_all = _features(spec_p, data, both, engine="duckdb")
+    feats_p = feats_all.iloc[: len(rows)].reset_index(drop=True)
+    feats_open = feats_all.iloc[len(rows) :].reset_index(drop=True)
+    # profile values belong to the lead: compare the leads that convert with those that do not
+    ever = np.asarray(data.leads["lead_id"].isin(data.conversions["lead_id"]), dtype=int)
+    notes += leakage_notes(
+        spec_p.profile_frame(data.leads, data.leads["lead_id"]),
+        ever,
+        data.leads["lead_id"].to_numpy(),
+        spec_p,
+    )
+    conv_at = _conversion_times(data, rows)
+    delay = _horizon_share(conv_at, rows["as_of"], h)
+    delay[y != 1] = np.nan
     per_origin, report, model_t, last_fold = [], None, None, folds[-1]
     for i, fold in enumerate(folds):
         latest = i == len(folds) - 1
         origin = pd.Timestamp(fold.origin, unit="us", tz="UTC")
+        _progress.stage(
+            f"backtest {i + 1}/{len(folds)} at {origin:%Y-%m-%d}: the procedure on "
+            f"{int(fold.train.sum()):,} rows, evaluated on {int(fold.test.sum()):,}"
+        )
         spec_t = _fit_spec(spec, cfg, data, origin)
         feats_t = (
             feats_p
@@ -525,6 +583,14 @@ def train(
             config=cfg,
             gap=gap_us,
             fmt=_fmt_us,
+            delay=delay[tr],
+            open_windows=_open_windows(
+                X_t.loc[fold.gap].reset_index(drop=True),
+                rows.loc[fold.gap, ["lead_id", "as_of"]],
+                conv_at[fold.gap],
+                origin,
+                h,
+            ),
         )
         if latest:
             notes += [f"backtest: {n}" for n in fitted_t.notes]
@@ -572,6 +638,7 @@ def train(
             )
     assert report is not None
     assert model_t is not None
+    _progress.stage(f"production fit on all {len(rows):,} labelled rows")
     fitted_p = fit_procedure(
         feats_p[spec_p.feature_names_],
         rules_x,
@@ -582,6 +649,14 @@ def train(
         config=cfg,
         gap=gap_us,
         fmt=_fmt_us,
+        delay=delay,
+        open_windows=_open_windows(
+            feats_open[spec_p.feature_names_],
+            lr.open_rows.iloc[:n_open],
+            _conversion_times(data, lr.open_rows.iloc[:n_open]),
+            lr.end,
+            h,
+        ),
     )
     notes += [f"production fit: {n}" for n in fitted_p.notes]
     model = _bundle(spec_p, fitted_p)
@@ -642,6 +717,101 @@ def train(
         config=cfg,
         notes=notes,
     )
+
+
+def _check_exclude(exclude: Sequence[str], leads: pd.DataFrame) -> None:
+    """A column to exclude that the leads table does not have is a typo, not a no-op."""
+    import difflib
+
+    missing = [c for c in exclude if c not in leads.columns]
+    if missing:
+        hints = []
+        for c in missing:
+            close = difflib.get_close_matches(c, [str(x) for x in leads.columns], n=1, cutoff=0.6)
+            hints.append(f"{c!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ConfigError(
+            f"exclude: column(s) {', '.join(hints)} not in the leads table, so nothing would be "
+            f"excluded; received {list(leads.columns)[:20]}. Fix: use the column names of the "
+            "leads table (after the column mapping)."
+        )
+
+
+def _check_conversions(conversions: pd.DataFrame | None) -> None:
+    if conversions is not None and len(conversions) == 0:
+        raise DataContractError(
+            "conversions: the table has no rows: no lead has converted, so there is nothing to "
+            "learn. Fix: pass the conversions table (the first conversion per lead)."
+        )
+
+
+def _check_events(leads: pd.DataFrame | LeadData, events: pd.DataFrame | None) -> None:
+    """An empty events table is an error (a model with no behaviour, silently); no events at all
+    (``events=None``) is allowed and said."""
+    if isinstance(leads, LeadData):
+        events = None if len(leads.events) == 0 else leads.events
+    elif events is not None and len(events) == 0:
+        raise DataContractError(
+            "events: the table has no rows: a model trained on it would know nothing of the "
+            "leads' behaviour. Fix: pass the events, or events=None (CLI: --no-events) to train on "
+            "the profile columns only."
+        )
+    if events is None:
+        warnings.warn(
+            "train: no events given: the model uses the profile columns and lead age only.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def leakage_notes(
+    X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, spec: FeatureSpec
+) -> list[str]:
+    """The audit's fast check on the profile columns (``X``: one row per lead or per row, ``y``
+    the outcome to separate): a severe finding is a note and a :class:`LeakageWarning` naming the
+    column and the fix."""
+    by_feature = {v: k for k, v in spec.profile_names_.items()}
+    found = separation(X, y, groups, list(by_feature))
+    notes = []
+    for r in found[found["severity"] == "severe"].to_dict("records"):
+        col = by_feature[r["column"]]
+        note = (
+            f"profile column {col!r} alone separates converted from not-converted leads (out-of-"
+            f"fold AUC {r['auc']:.3f}): it was probably filled in after the outcome (leakage) or "
+            f"identifies the lead. Fix: exclude it (exclude=[{col!r}], CLI --exclude {col!r}), "
+            "or check when it is set."
+        )
+        warnings.warn(note, LeakageWarning, stacklevel=3)
+        notes.append(note)
+    return notes
+
+
+def _conversion_times(data: LeadData, rows: pd.DataFrame) -> pd.Series:
+    """Each row's lead's conversion time (NaT without one), aligned with ``rows``."""
+    conv = data.conversions.set_index("lead_id")["converted_at"]
+    return rows["lead_id"].map(conv).astype("datetime64[us, UTC]").reset_index(drop=True)
+
+
+def _horizon_share(later: pd.Series, earlier: pd.Series, h: pd.Timedelta) -> np.ndarray:
+    """``(later - earlier) / h`` as floats (NaN where ``later`` is missing)."""
+    a = later.astype("datetime64[us, UTC]").reset_index(drop=True)
+    b = earlier.astype("datetime64[us, UTC]").reset_index(drop=True)
+    seconds = (a - b).dt.total_seconds().to_numpy(dtype=float, na_value=np.nan)
+    return seconds / h.total_seconds()
+
+
+def _open_windows(
+    X: pd.DataFrame, cut: pd.DataFrame, conv_at: pd.Series, until: pd.Timestamp, h: pd.Timedelta
+) -> OpenWindows | None:
+    """Rows (``cut``: lead_id, as_of) whose label window is open at ``until``: the share of the
+    horizon elapsed and whether the lead converted in it (only what was known at ``until``)."""
+    if not len(X):
+        return None
+    a = cut["as_of"].reset_index(drop=True)
+    c = conv_at.reset_index(drop=True)
+    elapsed = np.clip(_horizon_share(pd.Series(until, index=a.index), a, h), 0.0, 1.0)
+    converted = ((c > a) & (c <= until)).fillna(False).to_numpy(dtype=bool)
+    groups = cut["lead_id"].to_numpy()
+    return OpenWindows(X=X, elapsed=elapsed, converted=converted, groups=groups)
 
 
 def _lgbm_meta(info: FitInfo) -> dict[str, Any]:
@@ -744,6 +914,13 @@ def evaluate_model(
             "evaluate_model is for event models; for a flat model use train_flat's report."
         )
     h = pd.Timedelta(model.metadata.get("horizon", "30 days"))
+    if every is None and cutoffs is None:
+        every = model.metadata.get("schedule")  # the model's own schedule, when it had one
+        if every is None:
+            raise ConfigError(
+                "evaluate: the model was trained on explicit cut-offs; pass the cut-offs to "
+                "evaluate (CLI: --cutoffs F.csv) or a schedule (--every 7d)."
+            )
     cfg = TrainConfig(
         horizon=h,
         every=every,
@@ -789,7 +966,7 @@ def evaluate_model(
     report = _report(
         model,
         feats,
-        rules_x.drop(columns=["lead_id", "as_of"]),
+        rules_x,
         y,
         rows,
         reference=None,
@@ -800,7 +977,7 @@ def evaluate_model(
     report.info.update(
         {
             "window": f"{rows['as_of'].min():%Y-%m-%d} .. {rows['as_of'].max():%Y-%m-%d}",
-            "horizon": str(h),
+            "horizon": cfg.horizon,
             "censored_rows_left_out": int(censored),
             "in_sample": bool(in_sample),
             "model_trained_to": None if trained_to is None else str(trained_to),
@@ -874,15 +1051,13 @@ def train_flat(
         if id_column
         else prof.assign(lead_id=np.arange(len(prof)))
     )
-    epoch = pd.Timestamp(0, tz="UTC")
+    epoch = FLAT_TIME
     rows = ts[["lead_id", "as_of", "label"]].copy()
     rows["label"] = rows["label"].astype("int8")
     check_min_data(rows, cfg, caller="train_flat")
     rules = load_rules(cfg.rules) if cfg.rules is not None else ScorecardConfig(name="no rules")
     data = validate_lead_data(prof.assign(created_at=epoch), None, None)
-    rules_x = scorecard_inputs(rules, data, ts[["lead_id", "as_of"]].assign(as_of=epoch)).drop(
-        columns=["lead_id", "as_of"]
-    )
+    rules_x = scorecard_inputs(rules, data, ts[["lead_id", "as_of"]].assign(as_of=epoch))
     y = rows["label"].to_numpy(dtype=np.int64)
     fold = plan_backtest(
         t,
@@ -929,7 +1104,8 @@ def train_flat(
     spec_p, X_p, fitted_p = fit_on(np.ones(n, dtype=bool))
     model = _bundle(spec_p, fitted_p)
     window = np.where(fold.train, "train", np.where(te, "test", "gap")).astype(object)
-    notes = [f"backtest: {x}" for x in fitted_t.notes] + [
+    notes = leakage_notes(X_p, y, rows["lead_id"].to_numpy(), spec_p)
+    notes += [f"backtest: {x}" for x in fitted_t.notes] + [
         f"production fit: {x}" for x in fitted_p.notes
     ]
     summary = pd.DataFrame(
@@ -961,6 +1137,7 @@ def train_flat(
     )
     training_set = pd.concat([rows, X_p], axis=1)
     training_set["window"] = window
+    training_set["order"] = t  # the order the backtest and the calibration block follow
     return TrainResult(
         model=model,
         report=report,

@@ -339,7 +339,10 @@ class ScorecardConfig(_Model):
     def from_yaml(cls, path: str | Path) -> ScorecardConfig:
         path = Path(path)
         if not path.exists():
-            raise ConfigError(f"scorecard rules file {path} not found.")
+            raise ConfigError(
+                f"scorecard rules file {path} not found. Fix: check the path (--rules / rules:); "
+                "examples are in models/ (scorecard.yaml, scorecard_x_education.yaml)."
+            )
         try:
             data = yaml.safe_load(path.read_text())
         except yaml.YAMLError as exc:

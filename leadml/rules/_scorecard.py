@@ -306,10 +306,15 @@ class PointsScorecard(ClassifierMixin, BaseEstimator):
         if not (np.isfinite(self.a_) and self.a_ > 0):
             # a mapping that decreases with the points would reverse the scorecard: refuse it
             rate = float(np.clip(np.average(yb, weights=sw), 1e-6, 1 - 1e-6))
+            why = (
+                "gives every lead the same points here (no rule applies to these rows)"
+                if np.ptp(pts) == 0
+                else f"has a fitted points-to-probability slope of {self.a_:.3g} (more points, "
+                "fewer conversions on these rows); refused"
+            )
             note = (
-                f"scorecard {self.config_.name!r}: the fitted points-to-probability slope was "
-                f"{self.a_:.3g} (more points, fewer conversions on these rows); refused: every "
-                f"lead gets the observed rate {rate:.2%} until the rules are revised."
+                f"scorecard {self.config_.name!r} {why}: every lead gets the observed rate "
+                f"{rate:.2%} until the rules are revised."
             )
             self.a_, self.b_ = 0.0, float(np.log(rate / (1 - rate)))
             self.calibration_note_ = note

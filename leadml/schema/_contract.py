@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from leadml.exceptions import DataContractError, RowsExcludedWarning
+from leadml.schema._times import parse_times
 
 __all__ = [
     "CONVERSIONS",
@@ -28,7 +29,10 @@ __all__ = [
     "validate_leads",
 ]
 
-UnknownLeads = Literal["error", "drop"]
+UnknownLeads = Literal["error", "drop", "ignore"]
+"""Rows for lead ids not in the leads table: ``error`` (the default), ``drop`` them with a
+warning, or ``ignore`` them (keep the known leads' rows, no warning: scoring a few leads with
+the full event log, where the other leads' events are not inputs)."""
 N_EXAMPLES = 5
 
 
@@ -98,35 +102,23 @@ def _ids_at(df: pd.DataFrame, mask: np.ndarray | pd.Series) -> str:
 
 
 def to_utc(
-    values: pd.Series, *, table: str, column: str, frame: pd.DataFrame | None = None
+    values: pd.Series,
+    *,
+    table: str,
+    column: str,
+    frame: pd.DataFrame | None = None,
+    time_format: str | None = None,
 ) -> pd.Series:
-    """Parse a column to ``datetime64[us, UTC]``.
+    """Parse a column to ``datetime64[us, UTC]`` with one format for the whole column.
 
-    Naive timestamps are taken to be in UTC; timezone-aware ones are converted to UTC.
-    Values that cannot be parsed raise :class:`DataContractError` naming the rows.
+    Naive timestamps are taken to be in UTC; timezone-aware ones are converted to UTC; numbers
+    are Unix times (unit detected or given); text uses ``time_format`` or the one format that
+    reads every value (see :func:`leadml.schema.parse_times`). Values that do not fit, ambiguous
+    day/month orders and implausible times raise :class:`DataContractError` naming the rows.
     Missing values (None, NaN, empty string) stay missing (NaT).
     """
-    s = values
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        out = s.dt.tz_convert("UTC")
-    elif pd.api.types.is_datetime64_dtype(s.dtype):
-        out = s.dt.tz_localize("UTC")
-    else:
-        raw = s.astype("object")
-        blank = raw.isna() | raw.map(lambda v: isinstance(v, str) and v.strip() == "")
-        cleaned = raw.where(~blank, None)
-        parsed = pd.to_datetime(cleaned, errors="coerce", utc=True, format="mixed")
-        bad = parsed.isna() & ~blank
-        if bool(bad.any()):
-            where = _ids_at(frame if frame is not None else s.to_frame(), bad.to_numpy())
-            shown = examples(raw[bad].astype(str).tolist())
-            raise DataContractError(
-                f"{table}.{column}: {int(bad.sum())} value(s) could not be parsed as timestamps "
-                f"at {where}: {shown}. Fix: use ISO 8601 (e.g. '2024-03-01T09:30:00Z'); naive "
-                "timestamps are read as UTC."
-            )
-        out = parsed
-    return out.astype("datetime64[us, UTC]")
+    ids = frame["lead_id"] if frame is not None and "lead_id" in frame.columns else None
+    return parse_times(values, table=table, column=column, time_format=time_format, ids=ids)
 
 
 def _normalise(df: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
@@ -183,6 +175,7 @@ def validate_leads(leads: pd.DataFrame) -> pd.DataFrame:
     out = _normalise(leads, LEADS)
     if not pd.api.types.is_integer_dtype(out["lead_id"].dtype):
         out["lead_id"] = _text(out["lead_id"].astype(str))
+    _inf_is_missing(out)
     if "lost_at" in out.columns:
         out["lost_at"] = to_utc(out["lost_at"], table="leads", column="lost_at", frame=out)
         early = (out["lost_at"] < out["created_at"]).to_numpy()
@@ -199,6 +192,26 @@ def validate_leads(leads: pd.DataFrame) -> pd.DataFrame:
             "(e.g. the latest profile) before calling leadml."
         )
     return out
+
+
+def _inf_is_missing(leads: pd.DataFrame) -> None:
+    """The rule for infinite numbers in profile columns: they are missing (NaN), reported with the
+    column and example lead ids. In place, on the validated copy."""
+    for col in leads.columns:
+        s = leads[col]
+        if col in LEADS.required or not pd.api.types.is_float_dtype(s.dtype):
+            continue
+        inf = np.isinf(s.to_numpy(dtype=float, na_value=np.nan))
+        if inf.any():
+            import warnings
+
+            warnings.warn(
+                f"leads.{col}: {int(inf.sum())} infinite value(s) read as missing, at "
+                f"{_ids_at(leads, inf)}. Fix: correct them at the source if they mean something.",
+                RowsExcludedWarning,
+                stacklevel=4,
+            )
+            leads[col] = s.mask(pd.Series(inf, index=s.index))
 
 
 def isin(values: pd.Series, reference: pd.Series) -> np.ndarray:
@@ -235,6 +248,8 @@ def _unknown(
         return df
     bad_ids = df.loc[~known, "lead_id"]
     n_rows, n_ids = int((~known).sum()), int(bad_ids.nunique())
+    if unknown_leads == "ignore":
+        return df.loc[known].reset_index(drop=True)
     if unknown_leads == "drop":
         import warnings
 
@@ -295,11 +310,15 @@ def validate_conversions(
     return out
 
 
-def validate_cutoffs(cutoffs: pd.DataFrame, leads: pd.DataFrame) -> pd.DataFrame:
+def validate_cutoffs(
+    cutoffs: pd.DataFrame, leads: pd.DataFrame, *, unknown_leads: UnknownLeads = "error"
+) -> pd.DataFrame:
     """Validate explicit cut-offs (lead_id, as_of): known leads, no duplicate pairs."""
     out = _normalise(cutoffs, CUTOFFS)
     out["lead_id"] = _unify_ids(out["lead_id"], leads["lead_id"], "cutoffs")
-    out = _unknown(out, leads, "cutoffs", "error")
+    # a requested row is never dropped without a report: "ignore" reports like "drop" here
+    policy: UnknownLeads = "drop" if unknown_leads == "ignore" else unknown_leads
+    out = _unknown(out, leads, "cutoffs", policy)
     dup = out.duplicated(["lead_id", "as_of"], keep=False).to_numpy()
     if dup.any():
         raise DataContractError(

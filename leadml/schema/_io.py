@@ -30,6 +30,12 @@ def read_table(
     if not path.exists():
         raise DataContractError(f"{table}: file not found: {path}. Fix: check the path.")
     name = path.name.lower()
+    known = name.endswith((".parquet", ".pq", ".csv", ".csv.gz", ".txt", ".tsv"))
+    if known and path.is_file() and path.stat().st_size == 0:
+        raise DataContractError(
+            f"{table}: {path} is an empty file (0 bytes, not even a header). Fix: export the "
+            "table again (a header row at least)."
+        )
     if name.endswith((".parquet", ".pq")):
         return pd.read_parquet(path)
     if name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):

@@ -31,6 +31,9 @@ class ColumnMapping:
           timestamp: ActivityDate
           event_type: ActivityType
           detail: Url
+        formats:               # optional: one time format per timestamp column
+          leads: {created_at: "%d/%m/%Y"}
+          events: {timestamp: epoch_ms}
 
     Examples
     --------
@@ -41,8 +44,23 @@ class ColumnMapping:
     """
 
     tables: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    formats: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for table, cols in self.formats.items():
+            spec = _TABLES.get(table)
+            if spec is None or not isinstance(cols, Mapping):
+                raise ConfigError(
+                    f"column mapping: formats.{table}: expected one of {sorted(_TABLES)} mapping "
+                    "timestamp columns to a format, e.g. formats: {leads: {created_at: '%d/%m/%Y'}}."
+                )
+            stamps = {*spec.timestamps, *(["lost_at"] if table == "leads" else [])}
+            bad = [c for c in cols if c not in stamps]
+            if bad:
+                raise ConfigError(
+                    f"column mapping: formats.{table}: {bad} are not timestamp columns of {table} "
+                    f"({sorted(stamps)}); use the contract's column names."
+                )
         for table, renames in self.tables.items():
             if table not in _TABLES:
                 raise ConfigError(
@@ -71,7 +89,12 @@ class ColumnMapping:
             raise ConfigError(
                 f"column mapping {path}: expected a mapping of tables at the top level."
             )
-        return cls(data)
+        formats = data.pop("formats", None) or {}
+        return cls(data, formats)
+
+    def time_format(self, table: str, column: str, default: str | None = None) -> str | None:
+        """The format given for ``table.column`` (contract name), else ``default``."""
+        return self.formats.get(table, {}).get(column, default)
 
     def apply(self, table: str, df: pd.DataFrame) -> pd.DataFrame:
         """Return a copy of ``df`` with ``table``'s columns renamed to contract names."""

@@ -21,13 +21,16 @@ def account_rollup(
     ``p_any = 1 - prod(1 - p_convert)`` over the account's leads, treating the leads as
     independent given their scores (leads of one account often convert together, so this is an
     upper bound). Leads without an account are not in any row; their number is in
-    ``result.attrs["leads_without_account"]`` (and a few ids in ``..._examples``).
+    ``result.attrs["leads_without_account"]`` (and a few ids in ``..._examples``). Only open
+    leads count (``status`` other than ``"open"``: lost, not yet created; their number is in
+    ``result.attrs["not_open_rows_left_out"]``).
     """
     for col in ("lead_id", "p_convert", "band"):
         if col not in scores.columns:
             raise DataContractError(f"scores: column {col!r} missing; pass the output of score().")
     if "account_id" not in leads.columns:
         raise DataContractError("leads: column 'account_id' missing; an account roll-up needs it.")
+    scores, left_out = _open_only(scores)
     acc = scores[["lead_id", "p_convert", "band"]].merge(
         leads[["lead_id", "account_id"]], on="lead_id", how="left", validate="many_to_one"
     )
@@ -49,6 +52,7 @@ def account_rollup(
     )
     res = res.sort_values("p_any_convert", ascending=False, kind="stable").reset_index(drop=True)
     res.attrs["leads_without_account"] = int(unknown.sum())
+    res.attrs["not_open_rows_left_out"] = left_out
     if unknown.any():
         res.attrs["leads_without_account_examples"] = examples(acc.loc[unknown, "lead_id"].tolist())
     return res
@@ -67,7 +71,8 @@ def capacity_threshold(
     period gives how many are above a cut on average; the cut is the ``capacity``-th highest
     ``p_convert`` per period on average (the quantile ``1 - capacity / leads_per_period``).
     Returns the cut, the leads per period above it, and the expected conversions above it per
-    period (the sum of calibrated probabilities).
+    period (the sum of calibrated probabilities). Only open leads count (rows whose ``status`` is
+    lost or not_created are left out, and counted in ``not_open_rows_left_out``).
     """
     if capacity <= 0:
         raise ConfigError(f"capacity must be positive, got {capacity}.")
@@ -78,6 +83,12 @@ def capacity_threshold(
     freq = {"day": "D", "week": "W", "month": "M"}.get(per)
     if freq is None:
         raise ConfigError(f"per must be 'day', 'week' or 'month', got {per!r}.")
+    scores, left_out = _open_only(scores)
+    if not len(scores):
+        raise DataContractError(
+            f"scores: no open lead to set a threshold from ({left_out:,} rows are lost or not yet "
+            "created)."
+        )
     t = pd.to_datetime(scores["as_of"], utc=True)
     if t.isna().all():
         periods = 1
@@ -99,4 +110,14 @@ def capacity_threshold(
         "leads_above_per_period": float(len(above) / periods),
         "expected_conversions_above_per_period": float(above.sum() / periods),
         "expected_conversions_per_period": float(p.sum() / periods),
+        "not_open_rows_left_out": left_out,
     }
+
+
+def _open_only(scores: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Rows sales can work: ``status == "open"`` (lost leads and leads scored before they existed
+    are left out, and counted)."""
+    if "status" not in scores.columns:
+        return scores, 0
+    open_ = (scores["status"] == "open").to_numpy()
+    return scores.loc[open_], int((~open_).sum())

@@ -13,7 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leadml.datasets import make_crm
-from leadml.exceptions import CalibrationWarning, ConfigError, LeadmlError
+from leadml.exceptions import (
+    CalibrationWarning,
+    ConfigError,
+    DataContractError,
+    LeadmlError,
+    LeakageWarning,
+)
 from leadml.modeling import (
     NotEnoughDataError,
     TrainConfig,
@@ -182,6 +188,23 @@ def test_shifted_base_rate_is_followed_by_the_calibration():
     assert abs(q.mean() / rate - 1) > abs(p.mean() / rate - 1)
 
 
+def test_the_recent_rate_check_moves_the_level_only_when_the_base_rate_moved(small):
+    _, stable = small
+    recent = stable.backtest_model.metadata["production"]["blocks"].get("recent", {})
+    assert not recent.get("applied")
+    crm = _crm(n=8000, days=300, rate_shift=5.0, seed=11)
+    res = _train(crm, backtest={"min_test_conversions": 50})
+    recent = res.backtest_model.metadata["production"]["blocks"]["recent"]
+    assert recent["applied"]
+    assert recent["ratio"] > 1.1
+    assert any("recent label windows" in n for n in res.notes)
+    off = _train(crm, backtest={"min_test_conversions": 50}, calibration={"recent_rate": False})
+    # the backtest's test rows come after a rising base rate: the check brings the level closer
+    citl_on = res.report.metrics.loc["lightgbm", "citl"]
+    citl_off = off.report.metrics.loc["lightgbm", "citl"]
+    assert abs(citl_on - 1) < abs(citl_off - 1)
+
+
 def test_same_data_and_seed_give_the_same_model(small):
     crm, res = small
     again = _train(crm)
@@ -217,7 +240,7 @@ def test_a_scorecard_whose_points_predict_fewer_conversions_is_not_reversed():
             }
         }
     )
-    with pytest.warns(CalibrationWarning, match=r"slope was .* refused"):
+    with pytest.warns(CalibrationWarning, match=r"slope of .* refused"):
         sc.fit(X, y)
     assert sc.a_ == 0.0
     assert sc.predict_proba(X)[:, 1] == pytest.approx(np.full(400, y.mean()))
@@ -285,15 +308,16 @@ def test_horizon_longer_than_the_history_is_a_clear_error():
 
 def test_a_training_window_with_one_class_names_the_numbers():
     crm = _crm(n=600, days=150)
-    with pytest.raises(
-        NotEnoughDataError, match=r"hold 0 converted and [\d,]+ not-converted leads"
-    ):
+    with pytest.raises(DataContractError, match=r"conversions: the table has no rows"):
         train(crm.leads, crm.events, crm.conversions.iloc[:0], every="7d", n_boot=0)
+    few = crm.conversions.head(5)
+    with pytest.raises(NotEnoughDataError, match=r"hold [45] converted and [\d,]+ not-converted"):
+        train(crm.leads, crm.events, few, every="7d", n_boot=0, label_start="none")
     # conversions only at the very end: the backtest's training part would have none
     late = crm.conversions[
         crm.conversions["converted_at"] > crm.observed_until - pd.Timedelta(days=35)
     ]
-    with pytest.raises(LeadmlError, match=r"converted"):
+    with pytest.raises(LeadmlError, match=r"no conversion|converted"):
         train(crm.leads, crm.events, late, every="7d", n_boot=0, label_start="none")
 
 
@@ -381,3 +405,41 @@ def test_protocol_properties_on_generated_crms(seed, every, horizon, shift, late
     cal = res.model.metadata["production"]["blocks"]["calibration"]
     assert cal["conversions"] > 0
     assert res.model.calibrator.a > 0
+
+
+def test_a_leaking_profile_column_is_named_and_does_not_saturate_the_calibration(small):
+    crm, _ = small
+    won = crm.leads["lead_id"].isin(crm.conversions["lead_id"])
+    leads = crm.leads.assign(deal_stage=np.where(won, "won", "open"))
+    with pytest.warns(LeakageWarning, match=r"'deal_stage' alone separates converted .* --exclude"):
+        res = train(
+            leads, crm.events, crm.conversions, start=crm.start, observed_until=crm.observed_until,
+            **FAST,
+        )  # fmt: skip
+    assert res.model.calibrator.a <= 10
+    assert any("alone separates" in n for n in res.notes)
+    with pytest.raises(ConfigError, match=r"'deal-stage' \(did you mean 'deal_stage'\?\)"):
+        train(leads, crm.events, crm.conversions, exclude=["deal-stage"], **FAST)
+
+
+def test_impossible_calibration_and_reweighting_are_refused_before_the_work(small):
+    crm, _ = small
+    with pytest.raises(ConfigError, match=r"is_unbalance.*break probability calibration"):
+        TrainConfig(params={"is_unbalance": True})
+    with pytest.raises(ConfigError, match=r"isotonic' needs >= 5,000 rows .* calibration block"):
+        _train(crm, calibration="isotonic")
+
+
+def test_lost_rows_are_counted_in_the_summary(small):
+    crm, _ = small
+    leads = crm.leads.copy()
+    leads["lost_at"] = pd.Series(pd.NaT, index=leads.index, dtype="datetime64[us, UTC]")
+    pick = leads.index[~leads["lead_id"].isin(crm.conversions["lead_id"])][::3]
+    leads.loc[pick, "lost_at"] = leads.loc[pick, "created_at"] + pd.Timedelta(days=10)
+    res = train(
+        leads, crm.events, crm.conversions, start=crm.start, observed_until=crm.observed_until,
+        **FAST,
+    )  # fmt: skip
+    part = res.split_summary.set_index("part").loc["left out: after the lead was lost"]
+    assert part["rows"] > 0
+    assert part["leads"] <= len(pick)

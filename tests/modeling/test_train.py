@@ -179,8 +179,10 @@ def test_save_load_gives_identical_scores_without_pickle(tmp_path, trained, scor
     pd.testing.assert_frame_equal(
         trained.model.score(leads, events, as_of=as_of), loaded.score(leads, events, as_of=as_of)
     )
-    # saving again over an existing directory replaces it atomically
-    trained.model.save(path)
+    # saving again over an existing model needs overwrite=True, and replaces it atomically
+    with pytest.raises(ConfigError, match="already holds a leadml model"):
+        trained.model.save(path)
+    trained.model.save(path, overwrite=True)
     assert LeadScoringModel.load(path).metadata["horizon"] == meta["horizon"]
 
 
@@ -325,11 +327,17 @@ def test_scoring_errors_are_clear(crm_small):
             crm_small.leads.drop(columns=["industry"]), crm_small.events, as_of="2024-06-01"
         )
     few = crm_small.leads.head(5)
-    with pytest.raises(DataContractError, match=r"events.lead_id: .* not in the leads table"):
-        res.model.score(few, crm_small.events, as_of="2024-06-01")
-    with pytest.warns(UserWarning, match=r"events: dropped"):
-        out = res.model.score(few, crm_small.events, as_of="2024-06-01", unknown_leads="drop")
+    # scoring a few leads with the full event log: the other leads' events are not inputs
+    out = res.model.score(few, crm_small.events, as_of="2024-06-01")
+    own = crm_small.events[crm_small.events["lead_id"].isin(few["lead_id"])]
+    pd.testing.assert_frame_equal(out, res.model.score(few, own, as_of="2024-06-01"))
     assert len(out) == 5
+    # a cut-off for a lead that is not in the leads table cannot be scored: named, or dropped
+    cut = pd.DataFrame({"lead_id": ["L0000000", "nobody"], "as_of": ["2024-06-01"] * 2})
+    with pytest.raises(DataContractError, match=r"cutoffs.lead_id: .*'nobody'"):
+        res.model.score(few, crm_small.events, cutoffs=cut)
+    with pytest.warns(UserWarning, match=r"cutoffs: dropped 1 row"):
+        assert len(res.model.score(few, crm_small.events, cutoffs=cut, unknown_leads="drop")) == 1
 
 
 @pytest.mark.slow
@@ -348,3 +356,19 @@ def test_own_feature_matrix_equals_lightgbm_pandas_path(trained, score_case):
         DataContractError, match=r"features.industry: expected a categorical column"
     ):
         trained.model.predict_margin(bad)
+
+
+@pytest.mark.slow
+def test_the_readme_quotes_what_the_demo_produces(trained):
+    """The README's demo table is the demo's output: the same data, rules, seed and procedure as the
+    ``trained`` fixture (only the number of bootstrap resamples differs, so intervals are not
+    compared)."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| (rules|logistic|LightGBM|truth) [^|]*\| ([0-9.]+) \[", text, re.M)
+    assert len(rows) == 4, "the README must show the demo's comparison table"
+    names = {"rules": "rules", "logistic": "logistic", "LightGBM": "lightgbm", "truth": "reference"}
+    m = trained.report.metrics
+    for name, auc in rows:
+        assert float(auc) == pytest.approx(round(m.loc[names[name], "auc"], 3), abs=1e-9), name

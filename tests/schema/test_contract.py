@@ -33,7 +33,7 @@ def test_unparseable_timestamp_names_rows_and_ids(tiny):
     bad = leads.assign(created_at=["2024-01-01", "not a date", "2024-13-45"])
     with pytest.raises(
         DataContractError,
-        match=r"leads.created_at: 2 value\(s\) could not be parsed.*lead ids 'b', 'c'.*rows 1, 2.*ISO 8601",
+        match=r"leads.created_at: 2 value\(s\) do not match the format 'ISO8601'.*'not a date'.*lead ids 'b', 'c'.*rows 1, 2.*--time-format",
     ):
         validate_leads(bad)
 

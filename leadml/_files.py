@@ -1,0 +1,116 @@
+"""Safe outputs: checked before the work, written atomically, with the user's umask, and never
+deleting anything leadml did not write."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from leadml.exceptions import ConfigError
+
+__all__ = ["check_model_dir", "check_output_file", "make_temp_dir", "publish_file"]
+
+OUTPUT_SUFFIXES = (".csv", ".parquet")
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the system allows (Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: read it by setting it, and put it back at once
+    os.umask(mask)
+    return mask
+
+
+def _writable_parent(path: Path, what: str) -> None:
+    parent = path.parent
+    while not parent.exists():  # the nearest existing ancestor must let us create the rest
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"{what} {path}: cannot write in {parent} (permission denied or not a folder). "
+            "Fix: choose a writable location."
+        )
+
+
+def check_output_file(path: str | Path, *, what: str = "output") -> Path:
+    """Fail now, before any work, if ``path`` cannot be written as a CSV or Parquet output."""
+    path = Path(path)
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise ConfigError(
+            f"{what} {path}: unsupported extension {path.suffix!r}; use .csv or .parquet."
+        )
+    if path.is_dir():
+        raise ConfigError(
+            f"{what} {path}: is a folder; give a file name ending in .csv or .parquet."
+        )
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"{what} {path}: exists and is not writable. Fix: choose another path.")
+    _writable_parent(path, what)
+    return path
+
+
+def check_model_dir(
+    path: str | Path, *, overwrite: bool = False, known: Iterable[str] = (), marker: str
+) -> Path:
+    """Fail now, before any work, unless ``path`` can receive a model folder.
+
+    ``path`` may be new, an empty folder, or (with ``overwrite``) a leadml model folder (it holds
+    ``marker``) whose entries are all ones leadml writes (``known``). A folder holding anything
+    else is refused: leadml never deletes what it did not write.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"model folder {path}: is a file. Fix: choose a folder path (--out).")
+    if path.is_dir():
+        entries = sorted(p.name for p in path.iterdir())
+        if entries:
+            if marker not in entries:
+                raise ConfigError(
+                    f"model folder {path}: is not empty and is not a leadml model (it holds "
+                    f"{_list(entries)}). leadml never deletes what it did not write. Fix: choose "
+                    "a new or empty folder (--out)."
+                )
+            foreign = [e for e in entries if e not in set(known)]
+            if foreign:
+                raise ConfigError(
+                    f"model folder {path}: holds a leadml model and also {_list(foreign)}, which "
+                    "leadml did not write; replacing the model would delete them. Fix: move "
+                    "them away, or choose another folder (--out)."
+                )
+            if not overwrite:
+                raise ConfigError(
+                    f"model folder {path}: already holds a leadml model. Fix: pass --overwrite "
+                    "(overwrite=True) to replace it, or choose another folder (--out)."
+                )
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ConfigError(f"model folder {path}: not writable. Fix: choose a writable folder.")
+    _writable_parent(path, "model folder")
+    return path
+
+
+def make_temp_dir(near: Path) -> Path:
+    """A new temporary folder beside ``near`` (same file system, so a rename is atomic), with the
+    mode a folder made by ``mkdir`` would have (``mkdtemp`` makes 0700)."""
+    near.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=near.parent, prefix=f".{near.name}."))
+    tmp.chmod(0o777 & ~_umask())
+    return tmp
+
+
+def publish_file(tmp: str | Path, path: str | Path) -> None:
+    """Give a finished temporary file the mode of a normally created file, then rename it into
+    place atomically (``mkstemp`` makes 0600)."""
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, path)
+
+
+def _list(names: list[str], n: int = 5) -> str:
+    shown = ", ".join(repr(x) for x in names[:n])
+    return shown + (f" and {len(names) - n} more" if len(names) > n else "")
