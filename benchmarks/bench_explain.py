@@ -97,15 +97,9 @@ def main() -> None:
     t_pred, _ = _time(lambda: booster.predict(X, raw_score=True))
 
     # the reason step (grouping, top-3 up and down, text), identical for every contender
-    class _Model:  # the parts of a LeadScoringModel the Explainer uses
-        pass
-
-    m = _Model()
-    m.spec, m.booster = spec, booster
     from leadml.modeling import Calibrator
 
-    m.calibrator = Calibrator("sigmoid", a=1.0, b=0.0)
-    ex = Explainer(m)  # type: ignore[arg-type]
+    ex = Explainer(booster, Calibrator("sigmoid", a=1.0, b=0.0), spec)
     ex._trees = te
     t_reasons_total, (wide, _) = _time(lambda: ex.reasons(X, k=3))
     t_post = max(t_reasons_total - t_ours, 0.0)

@@ -92,7 +92,9 @@ class _ProgressView(logging.Handler):
         if getattr(record, "leadml_kind", "stage") == "step":
             if self.status is not None:
                 done, total = record.leadml_done, record.leadml_total  # type: ignore[attr-defined]
-                self.status.update(f"{self.current}: {msg} {done}/{total}")
+                filled = int(20 * done / max(total, 1))
+                bar = "#" * filled + "-" * (20 - filled)
+                self.status.update(f"{self.current}: {msg} [{bar}] {done:,}/{total:,}")
             return
         self.current = msg
         if self.status is not None:
@@ -327,7 +329,7 @@ def print_summary(ts: pd.DataFrame, features: list[str], seconds: float) -> None
 
 def print_comparison(report: Any, title: str = "rules vs model (same rows)") -> None:
     """Print the comparison table of a :class:`ComparisonReport`."""
-    from leadml.evaluation._report import LABELS
+    from leadml.evaluation import LABELS
 
     iv = report.intervals.set_index(["model", "metric"]) if len(report.intervals) else None
     cols = ["auc", "pr_auc", "log_loss", "brier", "ece", "cal_slope", "lift_10", "capture_20"]
@@ -691,19 +693,10 @@ def score(
 
     Every output row records the model name and version that produced it."""
     from leadml.io import check_output, load_tables, write_table
-    from leadml.modeling import LeadScoringModel
+    from leadml.tracking import load_model, model_identity
 
     check_output(out)
-    if model.startswith("models:/"):
-        from leadml.tracking import load_registered
-
-        m, name, version = load_registered(model, tracking_uri=tracking_uri)
-    else:
-        m = LeadScoringModel.load(Path(model))
-        name, version = (
-            str(Path(model).resolve()),
-            f"trained {m.metadata.get('trained_at', '?')}",
-        )
+    m = load_model(model, tracking_uri=tracking_uri)
     tables = load_tables(
         leads=leads, events=events, cutoffs=cutoffs, mapping=mapping, time_format=time_format
     )
@@ -715,8 +708,7 @@ def score(
         unknown_leads="drop" if drop_unknown_leads else "error",
         reasons=reasons,
     )
-    scores["model_name"] = name
-    scores["model_version"] = version
+    scores["model_name"], scores["model_version"] = model_identity(m)
     write_table(scores, out)
     if not len(scores):
         console.print(f"no leads to score: wrote an empty table with the score columns to {out}")
@@ -729,7 +721,10 @@ def score(
 
 @command()
 def evaluate(
-    model: Annotated[Path, typer.Option(help="Model directory.")],
+    model: Annotated[
+        str,
+        typer.Option(help="Model directory, or models:/NAME@champion from the MLflow registry."),
+    ],
     leads: Annotated[Path, typer.Option(help="Leads table.")],
     events: Annotated[Path, typer.Option(help="Events table.")],
     conversions: Annotated[Path, typer.Option(help="Conversions table.")],
@@ -752,9 +747,10 @@ def evaluate(
     """Evaluate a saved model (LightGBM, logistic, rules) on labelled data after its training
     window (--in-sample to include its training rows); write a report."""
     from leadml.io import load_tables
-    from leadml.modeling import LeadScoringModel, evaluate_model
+    from leadml.modeling import evaluate_model
+    from leadml.tracking import load_model
 
-    m = LeadScoringModel.load(model)
+    m = load_model(model, tracking_uri=tracking_uri)
     tables = load_tables(
         leads=leads,
         events=events,
@@ -929,14 +925,14 @@ def demo(
     paths = res.report.write(out / "report")
     model = res.model
     if mlflow:
-        from leadml.tracking import load_registered, log_training, promote
+        from leadml.tracking import load_model, log_training, promote
 
         out.mkdir(parents=True, exist_ok=True)
         uri = tracking_uri or f"sqlite:///{(out / 'mlflow.db').resolve()}"
         _progress.stage("logging to MLflow, registering, promoting to champion")
         info = log_training(res, tracking_uri=uri, register="leadml", rules_path=rules_path)
         promote("leadml", info["version"], tracking_uri=uri)
-        model, _, _ = load_registered("models:/leadml@champion", tracking_uri=uri)
+        model = load_model("models:/leadml@champion", tracking_uri=uri)
         console.print(
             f"MLflow: run {info['run_id']}, registered leadml version {info['version']} as "
             f"champion ({uri}; open it with: mlflow ui --backend-store-uri {uri})"

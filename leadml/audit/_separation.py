@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from leadml.evaluation._metrics import roc_auc
+from leadml.evaluation import roc_auc
 
 __all__ = ["SEVERE_AUC", "WARN_AUC", "separation"]
 

@@ -16,10 +16,11 @@ from leadml.evaluation._metrics import (
     pr_auc,
     roc_auc,
 )
-from leadml.evaluation._report import ComparisonReport, compare_models
+from leadml.evaluation._report import LABELS, ComparisonReport, compare_models, figure_png
 from leadml.evaluation._split import TimeSplit, order_split, time_split
 
 __all__ = [
+    "LABELS",
     "METRICS",
     "BacktestFold",
     "ComparisonReport",
@@ -32,6 +33,7 @@ __all__ = [
     "capture_at",
     "compare_models",
     "expected_calibration_error",
+    "figure_png",
     "lift_at",
     "log_loss",
     "metric_table",

@@ -192,7 +192,7 @@ class ComparisonReport:
             title="Reliability (10 equal-frequency bins)",
         )
         ax.legend()
-        figs["reliability"] = _png(fig)
+        figs["reliability"] = figure_png(fig)
 
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
         frac = np.linspace(0.01, 1, 100)
@@ -212,7 +212,7 @@ class ComparisonReport:
         ax2.axhline(1, color="k", ls="--", lw=1)
         ax2.set(xlabel="% of leads contacted", ylabel="lift", title="Lift")
         ax1.legend()
-        figs["gain_lift"] = _png(fig)
+        figs["gain_lift"] = figure_png(fig)
 
         fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.6), squeeze=False)
         for ax, m in zip(axes[0], models, strict=True):
@@ -222,7 +222,7 @@ class ComparisonReport:
             ax.hist(p[y == 1], bins=bins, density=True, alpha=0.6, label="converted")
             ax.set(title=m, xlabel="predicted probability")
         axes[0][0].legend()
-        figs["score_distributions"] = _png(fig)
+        figs["score_distributions"] = figure_png(fig)
 
         if len(self.by_band):
             fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -237,7 +237,7 @@ class ComparisonReport:
             ax.set_xticks(np.arange(len(bands)) + w * (bb["model"].nunique() - 1) / 2, bands)
             ax.set(ylabel="conversion rate (%)", title="Conversion by band")
             ax.legend()
-            figs["conversion_by_band"] = _png(fig)
+            figs["conversion_by_band"] = figure_png(fig)
         self.figures = figs
         return figs
 
@@ -448,7 +448,7 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def _png(fig: Any) -> bytes:
+def figure_png(fig: Any) -> bytes:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from leadml.exceptions import ConfigError, DataContractError
-from leadml.features._time import parse_duration, to_us
+from leadml.features import parse_duration, to_us
 
 __all__ = ["TimeSplit", "order_split", "time_split"]
 

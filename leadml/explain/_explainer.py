@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -11,8 +11,10 @@ import pandas as pd
 from leadml.explain._trees import TreeExplainer
 from leadml.explain._wording import Group, describe, feature_groups
 
-if TYPE_CHECKING:
-    from leadml.modeling._bundle import LeadScoringModel
+
+class _Calibrated(Protocol):
+    def transform(self, margin: np.ndarray) -> np.ndarray: ...
+
 
 __all__ = ["REASON_COLUMNS", "Explainer", "reason_columns"]
 
@@ -37,7 +39,9 @@ def reason_columns(k: int) -> list[str]:
 
 
 class Explainer:
-    """Reasons for a :class:`LeadScoringModel`'s LightGBM scores.
+    """Reasons for a LightGBM model's calibrated scores, from its parts: the ``booster``, the
+    ``calibrator`` (margin to probability, anything with ``transform``) and the fitted feature
+    ``spec`` (feature names, groups and wording). It knows nothing of the model bundle.
 
     - ``contributions``: exact path-dependent SHAP values per feature, in log-odds (equal to
       LightGBM ``pred_contrib`` and ``shap.TreeExplainer``); with the base value they add up to
@@ -52,10 +56,16 @@ class Explainer:
     """
 
     def __init__(
-        self, model: LeadScoringModel, *, wording: Mapping[str, Any] | None = None
+        self,
+        booster: Any,
+        calibrator: _Calibrated,
+        spec: Any,
+        *,
+        wording: Mapping[str, Any] | None = None,
     ) -> None:
-        self.model = model
-        self.spec = model.spec
+        self.booster = booster
+        self.calibrator = calibrator
+        self.spec = spec
         self.wording = dict(wording or {})
         self.groups: list[Group] = feature_groups(self.spec, self.wording)
         names = list(self.spec.feature_names_)
@@ -69,7 +79,7 @@ class Explainer:
     @property
     def trees(self) -> TreeExplainer:
         if self._trees is None:
-            self._trees = TreeExplainer(self.model.booster)
+            self._trees = TreeExplainer(self.booster)
         return self._trees
 
     # ------------------------------------------------------------------ numbers
@@ -105,7 +115,7 @@ class Explainer:
         feat = values[:, :-1]
         G = feat @ self._indicator
         margin = values.sum(axis=1)
-        p = self.model.calibrator.transform(margin)
+        p = self.calibrator.transform(margin)
         n, n_groups = G.shape
         kk = min(k, n_groups)
         order_up = np.argsort(-G, axis=1, kind="stable")[:, :kk]
@@ -145,7 +155,7 @@ class Explainer:
                 if not structured:
                     continue
                 c_sel = contrib[keep]
-                effect = p[r_idx] - self.model.calibrator.transform(margin[r_idx] - c_sel)
+                effect = p[r_idx] - self.calibrator.transform(margin[r_idx] - c_sel)
                 rows.append(
                     pd.DataFrame(
                         {
@@ -203,7 +213,7 @@ class Explainer:
         import matplotlib.pyplot as plt
         import shap
 
-        from leadml.evaluation._report import _png
+        from leadml.evaluation import figure_png
 
         Xs = X.iloc[:max_rows]
         values = self.trees.shap_values(Xs[self.spec.feature_names_])
@@ -222,10 +232,10 @@ class Explainer:
         figs: dict[str, bytes] = {}
         plt.figure()
         shap.plots.beeswarm(expl, max_display=15, show=False)
-        figs["shap_summary"] = _png(plt.gcf())
+        figs["shap_summary"] = figure_png(plt.gcf())
         plt.figure()
         shap.plots.waterfall(expl[min(lead, len(Xs) - 1)], max_display=12, show=False)
-        figs["shap_waterfall"] = _png(plt.gcf())
+        figs["shap_waterfall"] = figure_png(plt.gcf())
         order = np.argsort(-np.abs(G).mean(axis=0))[:top]
         for rank, gi in enumerate(order, start=1):
             fig, ax = plt.subplots(figsize=(5.5, 4))
@@ -236,5 +246,5 @@ class Explainer:
                 ylabel="contribution (log-odds)",
                 title=f"Dependence: {labels[gi]}",
             )
-            figs[f"shap_dependence_{rank}"] = _png(fig)
+            figs[f"shap_dependence_{rank}"] = figure_png(fig)
         return figs

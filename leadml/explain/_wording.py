@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from leadml.features._spec import OTHER_LEVEL, FeatureSpec
+from leadml.features import OTHER_LEVEL, FeatureSpec
 
 __all__ = ["DEFAULT_WORDING", "Group", "describe", "feature_groups"]
 

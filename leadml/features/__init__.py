@@ -1,24 +1,40 @@
 """Point-in-time features: FeatureSpec, cut-off schedules and training sets."""
 
-from leadml.features._builder import build_features, build_training_set, label_rows
+from leadml.features._builder import (
+    build_features,
+    build_training_set,
+    compute_features,
+    event_tables,
+    label_rows,
+    training_cutoffs,
+)
+from leadml.features._engines import Engine, choose_engine, run_sql
 from leadml.features._flat import build_flat_training_set
 from leadml.features._partitioned import PartitionedBuild, write_training_set
 from leadml.features._spec import FAMILIES, OTHER_LEVEL, FeatureSpec
-from leadml.features._sql import build_plan, feature_sql
-from leadml.features._time import make_cutoffs, parse_duration
+from leadml.features._sql import DAY_US, build_plan, feature_sql
+from leadml.features._time import make_cutoffs, parse_duration, to_us
 
 __all__ = [
+    "DAY_US",
     "FAMILIES",
     "OTHER_LEVEL",
+    "Engine",
     "FeatureSpec",
     "PartitionedBuild",
     "build_features",
     "build_flat_training_set",
     "build_plan",
     "build_training_set",
+    "choose_engine",
+    "compute_features",
+    "event_tables",
     "feature_sql",
     "label_rows",
     "make_cutoffs",
     "parse_duration",
+    "run_sql",
+    "to_us",
+    "training_cutoffs",
     "write_training_set",
 ]

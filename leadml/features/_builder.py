@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import warnings
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from leadml.exceptions import ConfigError, RowsExcludedWarning
-from leadml.features import _small
-from leadml.features._engines import run_plan
+from leadml.features._engines import Engine, choose_engine, run_plan
 from leadml.features._pivot import history_features, pivot_counts
 from leadml.features._small import small_features
 from leadml.features._spec import FeatureSpec
 from leadml.features._sql import DAY_US, FAR_PAST, build_plan
 from leadml.features._time import make_cutoffs, parse_duration, to_us
-from leadml.schema._contract import (
+from leadml.schema import (
     LeadData,
     UnknownLeads,
     examples,
@@ -26,8 +24,6 @@ from leadml.schema._contract import (
 )
 
 __all__ = ["build_features", "build_training_set", "label_rows"]
-
-Engine = Literal["duckdb"]
 
 
 def _as_data(
@@ -47,25 +43,30 @@ def build_features(
     events: pd.DataFrame | None = None,
     cutoffs: pd.DataFrame | None = None,
     *,
-    engine: Engine = "duckdb",
+    engine: Engine = "auto",
     unknown_leads: UnknownLeads = "error",
 ) -> pd.DataFrame:
     """Features of a fitted ``spec`` at each cut-off: ``lead_id, as_of`` then ``spec.feature_names_``.
 
     One row per cut-off, in the order given. Only events strictly before each ``as_of`` are
-    used, so a complete event log and one cut at ``as_of`` give the same features.
+    used, so a complete event log and one cut at ``as_of`` give the same features. ``engine``:
+    ``"auto"`` (by input size), ``"duckdb"`` or ``"numpy"``, which give the same values
+    (:mod:`leadml.features._engines`).
     """
     spec.check_is_fitted()
     data = _as_data(leads, events, None, unknown_leads)
     if cutoffs is None:
         raise ConfigError("build_features: pass cutoffs (lead_id, as_of).")
     cut = validate_cutoffs(cutoffs, data.leads)
-    return _features(spec, data, cut, engine=engine)
+    return compute_features(spec, data, cut, engine=engine)
 
 
-def _features(
-    spec: FeatureSpec, data: LeadData, cut: pd.DataFrame, *, engine: Engine
+def compute_features(
+    spec: FeatureSpec, data: LeadData, cut: pd.DataFrame, *, engine: Engine = "auto"
 ) -> pd.DataFrame:
+    """:func:`build_features` on already validated ``data`` and cut-offs ``cut`` (``lead_id,
+    as_of``, every lead known): what the training job and the scorer call after validating once.
+    """
     cut = cut.reset_index(drop=True)
     out = pd.DataFrame(
         {
@@ -81,7 +82,7 @@ def _features(
         created_us = to_us(data.leads["created_at"])
         pos = positions(out["lead_id"], data.leads["lead_id"])
         age = pd.DataFrame({"lead_age_days": (as_of_us - created_us[pos]) / DAY_US})
-        if len(out) <= _small.SMALL_CUTOFFS and len(data.events) <= _small.SMALL_EVENTS:
+        if choose_engine(engine, len(out), len(data.events)) == "numpy":
             parts += [age, small_features(spec, data.leads, data.events, out)]
             res = pd.concat(parts, axis=1)
             return res[["lead_id", "as_of", *spec.feature_names_]]
@@ -95,7 +96,7 @@ def _features(
                 "prev_us": u_prev,
             }
         )
-        frames = run_plan(build_plan(spec), tables, engine=engine)
+        frames = run_plan(build_plan(spec), tables, engine="duckdb")
         parts.append(age)
         parts.append(pivot_counts(spec, frames.get("counts"), len(out)))
         parts.append(
@@ -221,7 +222,7 @@ def build_training_set(
     max_age: str | int | pd.Timedelta | None = None,
     observed_until: str | pd.Timestamp | None = None,
     unknown_leads: UnknownLeads = "error",
-    engine: Engine = "duckdb",
+    engine: Engine = "auto",
 ) -> pd.DataFrame:
     """One row per (lead, cut-off): ``lead_id, as_of``, the features, ``label`` and ``censored``.
 
@@ -275,7 +276,7 @@ def build_training_set(
             data.leads.loc[data.leads["created_at"] <= last],
             data.events.loc[data.events["timestamp"] < last],
         )
-    feats = _features(spec, data, cut, engine=engine)
+    feats = compute_features(spec, data, cut, engine=engine)
     lab = label_rows(feats[["lead_id", "as_of"]], data.conversions, horizon=h, observed_until=end)
     return pd.concat([feats, lab], axis=1)
 

@@ -1,4 +1,15 @@
-"""Execution engines for the generated feature SQL."""
+"""The engines that compute point-in-time measures, and the one switch between them.
+
+- ``duckdb``: the generated SQL (:mod:`leadml.features._sql`, the scorecard's measures in
+  :mod:`leadml.rules._inputs`) on an in-memory DuckDB database. Its cost grows with events plus
+  cut-offs; it pays a fixed start-up per query.
+- ``numpy``: the same definitions evaluated per cut-off in NumPy, for a few cut-offs (a single
+  lead, a REST call) where the SQL's start-up dominates.
+- ``auto`` (the default everywhere): :func:`choose_engine`, by the size of the input.
+
+Every engine is tested equal to the pandas reference and to each other on the same data
+(``tests/features/test_builder.py``).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +22,31 @@ import pandas as pd
 
 from leadml.exceptions import ConfigError
 
-__all__ = ["run_plan", "run_sql"]
+__all__ = [
+    "ENGINES",
+    "SMALL_CUTOFFS",
+    "SMALL_EVENTS",
+    "Engine",
+    "choose_engine",
+    "run_plan",
+    "run_sql",
+]
+
+Engine = Literal["auto", "duckdb", "numpy"]
+ENGINES = ("auto", "duckdb", "numpy")
+SMALL_CUTOFFS = 64  # "auto" picks numpy for at most this many cut-offs ...
+SMALL_EVENTS = 200_000  # ... and at most this many events
+
+
+def choose_engine(engine: str, n_cutoffs: int, n_events: int) -> Literal["duckdb", "numpy"]:
+    """The engine that computes measures for ``n_cutoffs`` cut-offs over ``n_events`` events:
+    ``engine`` itself unless it is ``auto``, which picks ``numpy`` for small inputs."""
+    if engine == "auto":
+        small = n_cutoffs <= SMALL_CUTOFFS and n_events <= SMALL_EVENTS
+        return "numpy" if small else "duckdb"
+    if engine in ("duckdb", "numpy"):
+        return engine  # type: ignore[return-value]
+    raise ConfigError(f"engine: unknown engine {engine!r}; use one of {list(ENGINES)}.")
 
 
 def run_sql(

@@ -10,7 +10,7 @@ import pandas as pd
 
 from leadml.exceptions import DataContractError
 from leadml.features._spec import FeatureSpec
-from leadml.schema._contract import examples, to_utc
+from leadml.schema import examples, to_utc
 
 __all__ = ["binary_label", "build_flat_training_set"]
 

@@ -34,19 +34,20 @@ import numpy as np
 import pandas as pd
 
 from leadml.exceptions import ConfigError, DataContractError, RowsExcludedWarning
-from leadml.features._builder import Engine, _features, label_rows, training_cutoffs
+from leadml.features._builder import Engine, compute_features, label_rows, training_cutoffs
 from leadml.features._spec import FeatureSpec
 from leadml.features._time import parse_duration
-from leadml.schema import ColumnMapping, read_table
-from leadml.schema._contract import (
+from leadml.schema import (
     EVENTS,
+    ColumnMapping,
     LeadData,
     UnknownLeads,
-    _check_columns,
+    check_columns,
     empty_events,
     examples,
     isin,
     positions,
+    read_table,
     validate_conversions,
     validate_events,
     validate_leads,
@@ -111,7 +112,7 @@ def _source_sql(
             )
     cols = [d[0] for d in con.sql(f"SELECT * FROM {rel} LIMIT 0").description]
     head = mapping.apply("events", pd.DataFrame(columns=cols))
-    _check_columns(head, EVENTS)  # the same missing/misnamed-column error as in memory
+    check_columns(head, EVENTS)  # the same missing/misnamed-column error as in memory
     renamed = dict(zip(head.columns, cols, strict=True))
     wanted = ("lead_id", "timestamp", "event_type", *(("detail",) if detail else ()))
     keep = [c for c in wanted if c in renamed]
@@ -300,7 +301,7 @@ def write_training_set(
                         isin(data.conversions["lead_id"], lv.loc[mine, "lead_id"])
                     ].reset_index(drop=True),
                 )
-                feats = _features(spec, dk, ck, engine=engine)
+                feats = compute_features(spec, dk, ck, engine=engine)
                 lab = label_rows(
                     feats[["lead_id", "as_of"]], dk.conversions, horizon=h, observed_until=end_ts
                 )
@@ -317,7 +318,7 @@ def write_training_set(
                 del feats, lab, ts, table, dk
                 tick("building features", k + 1, n_parts)
             if writer is None:  # no rows at all: still write a file with the right columns
-                empty = _features(spec, data, cut.iloc[:0], engine=engine)
+                empty = compute_features(spec, data, cut.iloc[:0], engine=engine)
                 lab0 = label_rows(empty, data.conversions, horizon=h, observed_until=end_ts)
                 empty = pd.concat([empty, lab0], axis=1)
                 pq.write_table(_to_arrow(empty), tmp)
@@ -432,7 +433,7 @@ def _to_arrow(df: pd.DataFrame) -> Any:
 
 
 def _no_conversions(lv: pd.DataFrame) -> pd.DataFrame:
-    from leadml.schema._contract import empty_conversions
+    from leadml.schema import empty_conversions
 
     cv = empty_conversions()
     cv["lead_id"] = cv["lead_id"].astype(lv["lead_id"].dtype)

@@ -15,10 +15,7 @@ from leadml.features._spec import FeatureSpec
 from leadml.features._sql import DAY_US
 from leadml.features._time import to_us
 
-__all__ = ["SMALL_CUTOFFS", "SMALL_EVENTS", "small_features"]
-
-SMALL_CUTOFFS = 64  # at most this many cut-offs ...
-SMALL_EVENTS = 200_000  # ... and events: the NumPy engine is used instead of DuckDB
+__all__ = ["small_features"]
 
 
 def small_features(

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from leadml.exceptions import ConfigError, DataContractError, NotFittedError
-from leadml.schema._contract import examples, positions
+from leadml.schema import examples, positions
 
 __all__ = ["FAMILIES", "OTHER_LEVEL", "FeatureSpec"]
 

@@ -23,23 +23,20 @@ from leadml.exceptions import (
     NotFittedError,
     RowsExcludedWarning,
 )
-from leadml.explain._explainer import Explainer
-from leadml.explain._trees import feature_matrix
-from leadml.features._builder import _features
-from leadml.features._spec import FeatureSpec
+from leadml.explain import Explainer, feature_matrix
+from leadml.features import Engine, FeatureSpec, compute_features
 from leadml.modeling._calibration import Calibrator, ScoreScale
 from leadml.modeling._linear import LogisticBaseline
-from leadml.rules._config import ScorecardConfig
-from leadml.rules._inputs import scorecard_inputs
-from leadml.rules._scorecard import PointsScorecard
-from leadml.schema._contract import (
+from leadml.rules import PointsScorecard, ScorecardConfig, scorecard_inputs
+from leadml.schema import (
+    FLAT_TIME,
     LeadData,
     UnknownLeads,
     examples,
+    parse_instant,
     validate_cutoffs,
     validate_lead_data,
 )
-from leadml.schema._times import FLAT_TIME, parse_instant
 
 __all__ = ["FORMAT_VERSION", "SCORE_COLUMNS", "LeadScoringModel", "library_versions"]
 
@@ -76,10 +73,10 @@ def library_versions() -> dict[str, str]:
     import lightgbm
     import sklearn
 
-    import leadml
+    from leadml._version import __version__
 
     return {
-        "leadml": leadml.__version__,
+        "leadml": __version__,
         "python": platform.python_version(),
         "lightgbm": lightgbm.__version__,
         "scikit-learn": sklearn.__version__,
@@ -121,6 +118,7 @@ class LeadScoringModel:
         self.linear = linear
         self.linear_calibrator = linear_calibrator
         self.metadata = dict(metadata or {})
+        self.source: str | None = None  # the folder it was loaded from, if any
         self._explainer: Explainer | None = None
         self._cat_levels = {
             spec.profile_names_[c]: list(spec.levels_[c]) for c in spec.categorical_
@@ -259,8 +257,10 @@ class LeadScoringModel:
         as_of: str | pd.Timestamp | None = None,
         cutoffs: pd.DataFrame | None = None,
         unknown_leads: UnknownLeads = "error",
+        engine: Engine = "auto",
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Model features and scorecard inputs at each requested (lead, as_of), in order."""
+        """Model features and scorecard inputs at each requested (lead, as_of), in order, from
+        one engine (``auto``: by input size; ``duckdb``; ``numpy``)."""
         data = self._data(leads, events, unknown_leads)
         cut = self._cutoffs(data, as_of, cutoffs, unknown_leads)
         if self.is_flat:
@@ -269,8 +269,8 @@ class LeadScoringModel:
                 axis=1,
             )
         else:
-            feats = _features(self.spec, data, cut, engine="duckdb")
-        rules_x = scorecard_inputs(self.scorecard.config_, data, cut)
+            feats = compute_features(self.spec, data, cut, engine=engine)
+        rules_x = scorecard_inputs(self.scorecard.config_, data, cut, engine=engine)
         return feats, rules_x
 
     def score(
@@ -282,6 +282,7 @@ class LeadScoringModel:
         cutoffs: pd.DataFrame | None = None,
         unknown_leads: UnknownLeads = "error",
         reasons: int = 0,
+        engine: Engine = "auto",
     ) -> pd.DataFrame:
         """Score leads: one row per requested (lead, as_of), in the order requested.
 
@@ -302,6 +303,9 @@ class LeadScoringModel:
             With ``k > 0``, add the top-``k`` reasons up (``reason_1..k``) and down
             (``reason_neg_1..k``) from the LightGBM contributions, worded for a sales rep, and
             ``scorecard_reasons`` (the rules that fired, with their points).
+        engine : {"auto", "duckdb", "numpy"}
+            Which engine computes the point-in-time measures (same values; ``auto`` picks NumPy
+            for a few cut-offs).
 
         Returns
         -------
@@ -327,7 +331,7 @@ class LeadScoringModel:
         data = self._data(leads, events, unknown_leads)
         _progress.stage(f"features of {len(data.leads):,} leads")
         feats, rules_x = self.features(
-            data, as_of=as_of, cutoffs=cutoffs, unknown_leads=unknown_leads
+            data, as_of=as_of, cutoffs=cutoffs, unknown_leads=unknown_leads, engine=engine
         )
         _progress.stage(
             f"scoring {len(feats):,} rows" + (f", {reasons} reasons each" if reasons else "")
@@ -381,7 +385,7 @@ class LeadScoringModel:
     def explainer(self) -> Explainer:
         """The :class:`~leadml.explain.Explainer` of this model (built on first use)."""
         if self._explainer is None:
-            self._explainer = Explainer(self)
+            self._explainer = Explainer(self.booster, self.calibrator, self.spec)
         return self._explainer
 
     def explain(
@@ -393,11 +397,12 @@ class LeadScoringModel:
         cutoffs: pd.DataFrame | None = None,
         k: int = 3,
         unknown_leads: UnknownLeads = "error",
+        engine: Engine = "auto",
     ) -> pd.DataFrame:
         """Structured reasons: one row per (lead, as_of, direction, rank) with ``group, label,
         feature, value, contribution`` (log-odds), ``effect`` (probability) and ``text``."""
         feats, _ = self.features(
-            leads, events, as_of=as_of, cutoffs=cutoffs, unknown_leads=unknown_leads
+            leads, events, as_of=as_of, cutoffs=cutoffs, unknown_leads=unknown_leads, engine=engine
         )
         _, long = self.explainer.reasons(feats, k=k)
         ids = feats[["lead_id", "as_of"]].reset_index(drop=True)
@@ -426,13 +431,9 @@ class LeadScoringModel:
             self.booster.save_model(str(tmp / FILES["booster"]))
             _dump(tmp / FILES["calibrator"], self.calibrator.to_dict())
             self.spec.to_json(tmp / FILES["spec"])
-            (tmp / FILES["rules"]).write_text(
-                yaml.safe_dump(self.scorecard.config_.to_dict(), sort_keys=False)
-            )
-            _dump(
-                tmp / FILES["rules_fit"],
-                {"a": self.scorecard.a_, "b": self.scorecard.b_, "classes": [0, 1]},
-            )
+            scorecard = self.scorecard.to_dict()  # the rules as YAML, the mapping as JSON
+            (tmp / FILES["rules"]).write_text(yaml.safe_dump(scorecard["rules"], sort_keys=False))
+            _dump(tmp / FILES["rules_fit"], scorecard["mapping"])
             if self.linear is not None and self.linear_calibrator is not None:
                 _dump(
                     tmp / FILES["linear"],
@@ -481,15 +482,12 @@ class LeadScoringModel:
         _verify(path, meta)
         booster = lgb.Booster(model_file=str(path / FILES["booster"]))
         spec = FeatureSpec.from_json(path / FILES["spec"])
-        config = ScorecardConfig.from_yaml(path / FILES["rules"])
-        mapping = json.loads((path / FILES["rules_fit"]).read_text())
-        sc = PointsScorecard(rules=config)
-        sc.config_ = config
-        sc.a_, sc.b_ = float(mapping["a"]), float(mapping["b"])
-        sc.classes_ = np.array(mapping["classes"])
-        cols = sc.input_columns()
-        sc.n_features_in_ = len(cols)
-        sc.feature_names_in_ = np.asarray(cols, dtype=object)
+        sc = PointsScorecard.from_dict(
+            {
+                "rules": ScorecardConfig.from_yaml(path / FILES["rules"]),
+                "mapping": json.loads((path / FILES["rules_fit"]).read_text()),
+            }
+        )
         linear = lin_cal = None
         if (path / FILES["linear"]).exists():
             d = json.loads((path / FILES["linear"]).read_text())
@@ -498,7 +496,7 @@ class LeadScoringModel:
         scale = ScoreScale.from_dict(meta.pop("scale"))
         for key in ("files", "format_version", "checksums"):
             meta.pop(key, None)
-        return cls(
+        model = cls(
             spec=spec,
             booster=booster,
             calibrator=Calibrator.from_dict(json.loads((path / FILES["calibrator"]).read_text())),
@@ -508,6 +506,8 @@ class LeadScoringModel:
             linear_calibrator=lin_cal,
             metadata=meta,
         )
+        model.source = str(path.resolve())
+        return model
 
 
 def _sha256(path: Path) -> str:

@@ -17,8 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from leadml.exceptions import ConfigError
-from leadml.features._spec import FAMILIES, FeatureSpec
-from leadml.features._time import parse_duration
+from leadml.features import FAMILIES, FeatureSpec, parse_duration
 from leadml.modeling._lgbm import default_params
 
 __all__ = [

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from leadml import _progress
 from leadml.exceptions import ConfigError
 
 __all__ = [
@@ -142,7 +143,10 @@ def train_booster(
             num_boost_round=num_boost_round,
             valid_sets=[dvalid],
             valid_names=["valid"],
-            callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)],
+            callbacks=[
+                lgb.early_stopping(early_stopping_rounds, verbose=False),
+                _progress_callback("trees (early stopping)", num_boost_round),
+            ],
         )
         loss = float(booster.best_score["valid"]["binary_logloss"])
         results.append(
@@ -182,5 +186,17 @@ def refit_booster(
         )
     p = {k: v for k, v in params.items() if k != "metric"}
     data = lgb.Dataset(X, label=y, categorical_feature=categorical, free_raw_data=False)
-    booster = lgb.train(p, data, num_boost_round=max(1, int(num_boost_round)))
+    n = max(1, int(num_boost_round))
+    booster = lgb.train(p, data, num_boost_round=n, callbacks=[_progress_callback("trees", n)])
     return lgb.Booster(model_str=booster.model_to_string())
+
+
+def _progress_callback(label: str, total: int) -> Callable[[Any], None]:
+    """A LightGBM callback reporting boosting rounds as countable progress (every 10 rounds)."""
+
+    def report(env: Any) -> None:
+        done = env.iteration + 1
+        if done % 10 == 0 or done == total:
+            _progress.step(label, done, total)
+
+    return report

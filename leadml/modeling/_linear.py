@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from leadml._math import sigmoid
-from leadml.features._spec import FeatureSpec
+from leadml.features import FeatureSpec
 
 __all__ = ["LogisticBaseline"]
 

@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 
 from leadml import _progress
-from leadml.evaluation._backtest import recent_block_start
+from leadml.evaluation import recent_block_start
 from leadml.exceptions import CalibrationWarning, ConfigError
-from leadml.features._spec import FeatureSpec
+from leadml.features import FeatureSpec
 from leadml.modeling._calibration import (
     ISOTONIC_MIN_POSITIVES,
     ISOTONIC_MIN_ROWS,
@@ -44,8 +44,7 @@ from leadml.modeling._calibration import (
 from leadml.modeling._config import TrainConfig
 from leadml.modeling._lgbm import FitInfo, refit_booster, train_booster
 from leadml.modeling._linear import LogisticBaseline
-from leadml.rules._config import ScorecardConfig
-from leadml.rules._scorecard import PointsScorecard
+from leadml.rules import PointsScorecard, ScorecardConfig
 
 __all__ = ["Fitted", "OpenWindows", "fit_procedure"]
 
@@ -188,6 +187,7 @@ def fit_procedure(
         booster = refit_booster(
             X, y, categorical=categorical, params=info.params, num_boost_round=info.best_iteration
         )
+        _progress.stage(f"logistic regression on all {len(y):,} rows")
         linear = LogisticBaseline().fit(X, y, spec)
         if cal.anchor:
             calibrator = calibrator.anchored(_margin(booster, X.loc[C]), y[C])

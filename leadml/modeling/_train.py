@@ -27,28 +27,33 @@ import pandas as pd
 
 from leadml import _progress
 from leadml.audit import separation
-from leadml.evaluation._backtest import BacktestFold, plan_backtest
-from leadml.evaluation._metrics import metric_table
-from leadml.evaluation._report import ComparisonReport, compare_models
+from leadml.evaluation import (
+    BacktestFold,
+    ComparisonReport,
+    compare_models,
+    metric_table,
+    plan_backtest,
+)
 from leadml.exceptions import (
     ConfigError,
     DataContractError,
     LeakageWarning,
     RowsExcludedWarning,
 )
-from leadml.features._builder import _features, label_rows, training_cutoffs
-from leadml.features._flat import build_flat_training_set
-from leadml.features._spec import FeatureSpec
+from leadml.features import (
+    FeatureSpec,
+    build_flat_training_set,
+    compute_features,
+    label_rows,
+    training_cutoffs,
+)
 from leadml.modeling._bundle import LeadScoringModel, library_versions
 from leadml.modeling._calibration import ScoreScale
 from leadml.modeling._config import DEFAULT_BANDS, TrainConfig
 from leadml.modeling._lgbm import FitInfo
 from leadml.modeling._procedure import Fitted, OpenWindows, fit_procedure
-from leadml.rules._config import ScorecardConfig
-from leadml.rules._inputs import scorecard_inputs
-from leadml.rules._scorecard import load_rules
-from leadml.schema._contract import LeadData, examples, validate_lead_data
-from leadml.schema._times import FLAT_TIME
+from leadml.rules import ScorecardConfig, load_rules, scorecard_inputs
+from leadml.schema import FLAT_TIME, LeadData, examples, validate_lead_data
 
 __all__ = [
     "DEFAULT_BANDS",
@@ -377,6 +382,7 @@ def _report(
     explain: bool = True,
     seen_leads: pd.Series | None = None,
 ) -> ComparisonReport:
+    _progress.stage(f"evaluating every model on {len(y):,} test rows")
     preds = _predict_all(model, feats, rules_x)
     bands = _bands_for(model, preds, rules_x)
     grades = model.scorecard.grades(rules_x)["grade"].to_numpy()
@@ -543,7 +549,7 @@ def train(
     n_open = len(lr.open_rows) if cfg.calibration.recent_rate else 0
     _progress.stage(f"features for {len(rows):,} labelled rows and {n_open:,} open ones (DuckDB)")
     both = pd.concat([rows[["lead_id", "as_of"]], lr.open_rows.iloc[:n_open]], ignore_index=True)
-    feats_all = _features(spec_p, data, both, engine="duckdb")
+    feats_all = compute_features(spec_p, data, both, engine="auto")
     feats_p = feats_all.iloc[: len(rows)].reset_index(drop=True)
     feats_open = feats_all.iloc[len(rows) :].reset_index(drop=True)
     # profile values belong to the lead: compare the leads that convert with those that do not
@@ -569,7 +575,7 @@ def train(
         feats_t = (
             feats_p
             if _same(spec_t, spec_p)
-            else _features(spec_t, data, rows[["lead_id", "as_of"]], engine="duckdb")
+            else compute_features(spec_t, data, rows[["lead_id", "as_of"]], engine="auto")
         )
         X_t = feats_t[spec_t.feature_names_]
         tr, te = fold.train, fold.test

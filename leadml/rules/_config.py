@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from leadml.exceptions import ConfigError
-from leadml.features._time import parse_duration
+from leadml.features import parse_duration
 
 __all__ = [
     "ActivityRule",

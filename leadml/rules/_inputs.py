@@ -13,17 +13,11 @@ import numpy as np
 import pandas as pd
 
 from leadml.exceptions import DataContractError
-from leadml.features._builder import event_tables
-from leadml.features._engines import run_sql
-from leadml.features._sql import DAY_US
-from leadml.features._time import to_us
+from leadml.features import DAY_US, Engine, choose_engine, event_tables, run_sql, to_us
 from leadml.rules._config import ActivityRule, InactivityRule, ProfileRule, ScorecardConfig
-from leadml.schema._contract import LeadData, positions
+from leadml.schema import LeadData, positions
 
 __all__ = ["input_columns", "scorecard_inputs"]
-
-SMALL_CUTOFFS = 64  # a few cut-offs (single leads): NumPy instead of DuckDB, same definitions
-SMALL_EVENTS = 200_000
 
 
 def _small_inputs(
@@ -147,8 +141,11 @@ def _sql(config: ScorecardConfig) -> str:
     )
 
 
-def scorecard_inputs(config: ScorecardConfig, data: LeadData, cut: pd.DataFrame) -> pd.DataFrame:
-    """Inputs of ``config`` at each cut-off row of ``cut`` (validated ``lead_id, as_of``).
+def scorecard_inputs(
+    config: ScorecardConfig, data: LeadData, cut: pd.DataFrame, *, engine: Engine = "auto"
+) -> pd.DataFrame:
+    """Inputs of ``config`` at each cut-off row of ``cut`` (validated ``lead_id, as_of``), on
+    ``engine`` (:func:`leadml.features._engines.choose_engine`).
 
     Returns ``lead_id, as_of`` then :func:`input_columns`, one row per cut-off in order.
     Activity columns hold the (decayed) number of matching events in the rule's window (or
@@ -180,7 +177,7 @@ def scorecard_inputs(config: ScorecardConfig, data: LeadData, cut: pd.DataFrame)
             "or change the rules' 'field'."
         )
     beh = [r for _, r in config.rules if not isinstance(r, ProfileRule)]
-    if beh and len(out) <= SMALL_CUTOFFS and len(data.events) <= SMALL_EVENTS:
+    if beh and choose_engine(engine, len(out), len(data.events)) == "numpy":
         cols.update(_small_inputs(beh, data, out, pos))
     elif beh:
         as_of_us = to_us(out["as_of"])

@@ -19,6 +19,7 @@ from sklearn.utils.validation import (
 
 from leadml._math import fit_platt, sigmoid
 from leadml.exceptions import CalibrationWarning, ConfigError, DataContractError
+from leadml.features import Engine
 from leadml.rules._config import (
     ActivityRule,
     Bin,
@@ -27,7 +28,7 @@ from leadml.rules._config import (
     ScorecardConfig,
 )
 from leadml.rules._inputs import input_columns, scorecard_inputs
-from leadml.schema._contract import LeadData, validate_cutoffs, validate_lead_data
+from leadml.schema import LeadData, validate_cutoffs, validate_lead_data
 
 __all__ = ["PointsScorecard", "load_rules"]
 
@@ -180,16 +181,19 @@ class PointsScorecard(ClassifierMixin, BaseEstimator):
         leads: pd.DataFrame | LeadData,
         events: pd.DataFrame | None = None,
         cutoffs: pd.DataFrame | None = None,
+        *,
+        engine: Engine = "auto",
     ) -> pd.DataFrame:
         """``X`` for the scorecard at each cut-off: ``lead_id, as_of`` then :meth:`input_columns`.
 
-        Only events strictly before each ``as_of`` count.
+        Only events strictly before each ``as_of`` count. ``engine``: ``auto``, ``duckdb`` or
+        ``numpy`` (same values).
         """
         data = leads if isinstance(leads, LeadData) else validate_lead_data(leads, events, None)
         if cutoffs is None:
             raise ConfigError("build_inputs: pass cutoffs (lead_id, as_of).")
         cut = validate_cutoffs(cutoffs, data.leads)
-        return scorecard_inputs(self._config(), data, cut)
+        return scorecard_inputs(self._config(), data, cut, engine=engine)
 
     def _frame(self, X: Any, *, fitting: bool = False) -> pd.DataFrame:
         if hasattr(X, "toarray") or hasattr(X, "tocsr"):
@@ -320,6 +324,43 @@ class PointsScorecard(ClassifierMixin, BaseEstimator):
             self.calibration_note_ = note
             warnings.warn(note, CalibrationWarning, stacklevel=2)
         return self
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self) -> dict[str, Any]:
+        """The fitted scorecard as plain data: ``rules`` (the configuration, as in the YAML) and
+        ``mapping`` (``a``, ``b``, ``classes``: the points-to-log-odds mapping). No pickle."""
+        check_is_fitted(self, ["a_", "b_"])
+        return {
+            "rules": self.config_.to_dict(),
+            "mapping": {
+                "a": float(self.a_),
+                "b": float(self.b_),
+                "classes": np.asarray(self.classes_).tolist(),
+                "note": getattr(self, "calibration_note_", ""),
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PointsScorecard:
+        """The fitted scorecard :meth:`to_dict` wrote (``rules`` may also be a ScorecardConfig)."""
+        try:
+            rules, mapping = data["rules"], data["mapping"]
+            a, b, classes = float(mapping["a"]), float(mapping["b"]), mapping["classes"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"PointsScorecard.from_dict: expected {{'rules': ..., 'mapping': {{'a', 'b', "
+                f"'classes'}}}}; {exc!r} is missing or malformed."
+            ) from None
+        config = rules if isinstance(rules, ScorecardConfig) else ScorecardConfig.from_dict(rules)
+        sc = cls(rules=config)
+        sc.config_ = config
+        sc.a_, sc.b_ = a, b
+        sc.classes_ = np.asarray(classes)
+        sc.calibration_note_ = str(mapping.get("note", ""))
+        cols = sc.input_columns()
+        sc.n_features_in_ = len(cols)
+        sc.feature_names_in_ = np.asarray(cols, dtype=object)
+        return sc
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Log-odds of conversion: ``a * total_points + b``."""

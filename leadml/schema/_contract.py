@@ -60,7 +60,7 @@ def examples(values: Iterable[Any], n: int = N_EXAMPLES) -> str:
     return shown + (f" (and {more} more)" if more > 0 else "")
 
 
-def _check_columns(df: pd.DataFrame, spec: TableSpec) -> None:
+def check_columns(df: pd.DataFrame, spec: TableSpec) -> None:
     if not isinstance(df, pd.DataFrame):
         raise DataContractError(
             f"{spec.name}: expected a pandas DataFrame, got {type(df).__name__}. "
@@ -122,7 +122,7 @@ def to_utc(
 
 
 def _normalise(df: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
-    _check_columns(df, spec)
+    check_columns(df, spec)
     out = df.copy()
     out.index = pd.RangeIndex(len(out))
     if out["lead_id"].isna().any():
@@ -409,4 +409,4 @@ def _check_columns_only(df: pd.DataFrame, spec: TableSpec) -> None:
 
 def require_columns(df: pd.DataFrame, table: str, columns: Sequence[str]) -> None:
     """Raise a contract error if ``columns`` are not all in ``df``."""
-    _check_columns(df, TableSpec(table, tuple(columns)))
+    check_columns(df, TableSpec(table, tuple(columns)))

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from leadml.exceptions import ConfigError, DataContractError
-from leadml.schema._contract import examples
+from leadml.schema import examples
 
 __all__ = ["account_rollup", "capacity_threshold"]
 

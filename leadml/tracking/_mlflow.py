@@ -18,9 +18,11 @@ __all__ = [
     "CHALLENGER",
     "CHAMPION",
     "PREVIOUS_CHAMPION",
+    "load_model",
     "load_registered",
     "log_evaluation",
     "log_training",
+    "model_identity",
     "promote",
     "resolve_tracking_uri",
     "rollback",
@@ -133,7 +135,7 @@ def log_training(
     import mlflow
     from mlflow.models import infer_signature
 
-    import leadml
+    from leadml._version import __version__
 
     uri = resolve_tracking_uri(tracking_uri)
     mlflow.set_tracking_uri(uri)
@@ -196,7 +198,7 @@ def log_training(
         mlflow.log_metrics(metrics)
         mlflow.set_tags(
             {
-                "leadml.version": leadml.__version__,
+                "leadml.version": __version__,
                 "leadml.mode": str(meta.get("mode")),
                 **({"git.commit": c} if (c := _git_commit()) else {}),
             }
@@ -261,7 +263,7 @@ def log_evaluation(
     and its plots, the model it evaluated (``model_ref``) and the evaluation window."""
     import mlflow
 
-    import leadml
+    from leadml._version import __version__
 
     uri = resolve_tracking_uri(tracking_uri)
     mlflow.set_tracking_uri(uri)
@@ -299,7 +301,7 @@ def log_evaluation(
                 if pd.notna(v)
             }
         )
-        mlflow.set_tags({"leadml.version": leadml.__version__, "leadml.job": "evaluate"})
+        mlflow.set_tags({"leadml.version": __version__, "leadml.job": "evaluate"})
         with tempfile.TemporaryDirectory() as tmp:
             report.write(Path(tmp) / "report")
             mlflow.log_artifacts(str(Path(tmp) / "report"), artifact_path="report")
@@ -381,3 +383,42 @@ def load_registered(model_uri: str, *, tracking_uri: str | None = None) -> tuple
     model.metadata["registered_name"] = name
     model.metadata["registered_version"] = str(mv.version)
     return model, name, str(mv.version)
+
+
+def load_model(ref: str | Path, *, tracking_uri: str | None = None) -> Any:
+    """The one way to load a model: a folder written by ``LeadScoringModel.save`` / ``leadml
+    train --out``, or ``models:/NAME@alias`` / ``models:/NAME/VERSION`` from the MLflow registry
+    (downloaded and checked like a folder). :func:`model_identity` then says which model it is.
+    """
+    from leadml.modeling import LeadScoringModel
+
+    text = str(ref)
+    if text.startswith("models:/"):
+        return load_registered(text, tracking_uri=tracking_uri)[0]
+    return LeadScoringModel.load(Path(ref))
+
+
+def model_identity(model: Any) -> tuple[str, str]:
+    """``(model_name, model_version)`` recorded on every score, one rule for the CLI, the Python
+    API and the MLflow pyfunc / REST server: the registry's name and version when the model came
+    from the registry, else the MLflow run (``run:ID``) it was logged in, else the folder it was
+    loaded from and when it was trained."""
+    meta = model.metadata
+    name, version = meta.get("registered_name"), meta.get("registered_version")
+    if name and version:
+        return str(name), str(version)
+    if meta.get("mlflow_run_id"):
+        return str(name or ""), f"run:{meta['mlflow_run_id']}"
+    return str(getattr(model, "source", None) or ""), f"trained {meta.get('trained_at', '?')}"
+
+
+def registered_version_of_run(name: str, run_id: str) -> str | None:
+    """The registry version of ``name`` logged from ``run_id`` (what a served model is), or
+    ``None`` when it cannot be looked up (no registry reachable, not registered)."""
+    try:
+        client = _client(None)
+        found = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
+    except Exception:  # a server without registry access still serves: fall back to the run id
+        return None
+    versions = sorted(int(v.version) for v in found)
+    return str(versions[-1]) if versions else None

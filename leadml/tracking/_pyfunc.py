@@ -102,10 +102,7 @@ def score_records(model: Any, model_input: Any, params: dict[str, Any]) -> pd.Da
     leads, events, cut = _tables(model_input)
     scores = model.score(leads, events, cutoffs=cut, reasons=k)
     scores["as_of"] = scores["as_of"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    meta = model.metadata
-    scores["model_name"] = str(meta.get("registered_name") or "")
-    version = meta.get("registered_version")
-    scores["model_version"] = (
-        str(version) if version else f"run:{meta.get('mlflow_run_id', 'local')}"
-    )
+    from leadml.tracking._mlflow import model_identity
+
+    scores["model_name"], scores["model_version"] = model_identity(model)
     return scores

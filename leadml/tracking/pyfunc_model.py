@@ -15,9 +15,15 @@ class LeadmlPyfunc(PythonModel):
     """Scores leads with the LeadScoringModel stored in the ``leadml_model`` artifact."""
 
     def load_context(self, context):  # type: ignore[no-untyped-def]
-        from leadml.modeling import LeadScoringModel
+        from leadml.tracking._mlflow import load_model, registered_version_of_run
 
-        self.model = LeadScoringModel.load(context.artifacts["leadml_model"])
+        self.model = load_model(context.artifacts["leadml_model"])
+        meta = self.model.metadata
+        if meta.get("registered_name") and meta.get("mlflow_run_id"):
+            # the version is assigned after the model is logged: look it up once, at load
+            version = registered_version_of_run(meta["registered_name"], meta["mlflow_run_id"])
+            if version is not None:
+                meta["registered_version"] = version
 
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         from leadml.tracking._pyfunc import score_records

@@ -126,7 +126,7 @@ def test_leaf_formula_matches_brute_force_shapley():
 
 def test_groups_preserve_sums_and_cover_every_feature(case):
     _, res, X = case
-    ex = Explainer(res.model)
+    ex = Explainer(res.model.booster, res.model.calibrator, res.model.spec)
     feats = ex.contributions(X)
     groups = ex.group_contributions(X)
     assert np.allclose(
@@ -146,7 +146,7 @@ def test_groups_preserve_sums_and_cover_every_feature(case):
 
 def test_reasons_effects_and_text(case):
     _, res, X = case
-    ex = Explainer(res.model)
+    ex = Explainer(res.model.booster, res.model.calibrator, res.model.spec)
     wide, long = ex.reasons(X, k=3)
     assert list(wide.columns) == reason_columns(3)
     assert len(wide) == len(X)
@@ -247,7 +247,7 @@ def test_every_wording_template_is_rendered(case):
 
 def test_global_drivers_and_plots(case):
     _, res, X = case
-    ex = Explainer(res.model)
+    ex = Explainer(res.model.booster, res.model.calibrator, res.model.spec)
     drivers = ex.global_drivers(X)
     assert drivers["mean_abs_contribution"].is_monotonic_decreasing
     assert set(drivers["group"]) == {g.key for g in ex.groups}

@@ -102,13 +102,14 @@ def test_exactly_one_of_cutoffs_and_every(tiny):
 
 
 # ----------------------------------------------------------------------------- values
-def test_duckdb_features_equal_reference_on_synthetic_data(crm_small):
+@pytest.mark.parametrize("engine", ["duckdb", "numpy"])
+def test_every_engine_equals_the_reference_on_synthetic_data(crm_small, engine):
     data = validate_lead_data(crm_small.leads, crm_small.events, crm_small.conversions)
     cut = crm_small.truth[["lead_id", "as_of"]].sample(150, random_state=1).reset_index(drop=True)
     # add off-midnight cut-offs so window edges cut through days
     cut["as_of"] = cut["as_of"] + pd.to_timedelta(np.arange(len(cut)) % 5 * 5, unit="h")
     spec = FeatureSpec(min_count=5).fit(data.leads, data.events)
-    got = build_features(spec, data, cutoffs=cut)
+    got = build_features(spec, data, cutoffs=cut, engine=engine)
     want = reference_features(spec, data.leads, data.events, got[["lead_id", "as_of"]])
     cols = EVENT_COLS(spec)
     assert spec.has_accounts_
@@ -118,14 +119,15 @@ def test_duckdb_features_equal_reference_on_synthetic_data(crm_small):
     )
 
 
-def test_tiny_features_equal_reference(tiny):
+@pytest.mark.parametrize("engine", ["duckdb", "numpy"])
+def test_tiny_features_equal_reference(tiny, engine):
     leads, events, conv = tiny
     data = validate_lead_data(leads, events, conv)
     spec = FeatureSpec(min_count=1, min_level_count=1, windows=(1, 7, 30))
     cut = _cut(
         [("a", "2024-01-21"), ("a", "2024-02-02T12:00"), ("b", "2024-02-01"), ("c", "2024-03-05")]
     )
-    got = build_features(spec.fit(data.leads, data.events), data, cutoffs=cut)
+    got = build_features(spec.fit(data.leads, data.events), data, cutoffs=cut, engine=engine)
     want = reference_features(spec, data.leads, data.events, got[["lead_id", "as_of"]])
     cols = EVENT_COLS(spec)
     pd.testing.assert_frame_equal(got[cols], want[cols], rtol=1e-9, atol=1e-12)
@@ -246,17 +248,14 @@ def test_unfitted_spec_raises(tiny):
         build_features(FeatureSpec(), leads, events, cutoffs=_cut([("a", "2024-01-21")]))
 
 
-def test_decayed_sums_stay_exact_over_thousands_of_half_lives(tiny, monkeypatch):
+def test_decayed_sums_stay_exact_over_thousands_of_half_lives(tiny):
     """Buckets carry over with factors <= 1, so a long history never overflows."""
-    from leadml.features import _small
-
     leads, events, _conv = tiny
     data = validate_lead_data(leads, events)
     spec = FeatureSpec(half_life_days=0.05, min_count=1).fit(data.leads, data.events)
     days = ["2024-01-06", "2024-01-09T06:00", "2024-02-01", "2024-06-01", "2025-06-01"]
     cut = _cut([(lead, d) for lead in ("a", "b") for d in days])  # ~10,000 half-lives
-    monkeypatch.setattr(_small, "SMALL_CUTOFFS", 0)  # the DuckDB engine
-    got = build_features(spec, data, cutoffs=cut)
+    got = build_features(spec, data, cutoffs=cut, engine="duckdb")
     want = reference_features(spec, data.leads, data.events, got[["lead_id", "as_of"]])
     cols = [n for n in spec.feature_names_ if spec.feature_meta_[n]["kind"] == "decay"]
     assert np.isfinite(got[cols].to_numpy()).all()
@@ -357,10 +356,11 @@ def test_data_at_or_after_as_of_never_changes_features(world):
     pd.testing.assert_frame_equal(build_features(spec, data, cutoffs=cut), after)
 
 
-def test_numpy_engine_for_few_cutoffs_equals_duckdb(crm_small, monkeypatch):
-    """Single leads and small batches use NumPy; the values equal the DuckDB engine's."""
-    from leadml.features import _small
-    from leadml.rules import PointsScorecard, _inputs
+def test_numpy_engine_for_few_cutoffs_equals_duckdb(crm_small):
+    """Single leads and small batches use NumPy (``engine="auto"``); the values equal the DuckDB
+    engine's, for the model's features and the scorecard's measures alike."""
+    from leadml.features._engines import choose_engine
+    from leadml.rules import PointsScorecard
 
     spec = FeatureSpec()
     ts = build_training_set(
@@ -375,14 +375,15 @@ def test_numpy_engine_for_few_cutoffs_equals_duckdb(crm_small, monkeypatch):
     cut = ts[["lead_id", "as_of"]].sample(60, random_state=1).reset_index(drop=True)
     cut["as_of"] = cut["as_of"] + pd.to_timedelta(rng.integers(0, 3 * 86400, 60), unit="s")
     sc = PointsScorecard(rules="models/scorecard.yaml")
-    monkeypatch.setattr(_small, "SMALL_CUTOFFS", 0)
-    monkeypatch.setattr(_inputs, "SMALL_CUTOFFS", 0)
-    sql = build_features(spec, crm_small.leads, crm_small.events, cut)
-    sql_rules = sc.build_inputs(crm_small.leads, crm_small.events, cut)
-    monkeypatch.setattr(_small, "SMALL_CUTOFFS", 1000)
-    monkeypatch.setattr(_inputs, "SMALL_CUTOFFS", 1000)
-    fast = build_features(spec, crm_small.leads, crm_small.events, cut)
-    fast_rules = sc.build_inputs(crm_small.leads, crm_small.events, cut)
+    assert choose_engine("auto", len(cut), len(crm_small.events)) == "numpy"
+    assert choose_engine("auto", 65, 10) == "duckdb"
+    with pytest.raises(ConfigError, match=r"unknown engine 'spark'"):
+        choose_engine("spark", 1, 1)
+    sql = build_features(spec, crm_small.leads, crm_small.events, cut, engine="duckdb")
+    sql_rules = sc.build_inputs(crm_small.leads, crm_small.events, cut, engine="duckdb")
+    fast = build_features(spec, crm_small.leads, crm_small.events, cut, engine="numpy")
+    fast_rules = sc.build_inputs(crm_small.leads, crm_small.events, cut, engine="numpy")
+    assert fast.equals(build_features(spec, crm_small.leads, crm_small.events, cut))
     for name in spec.feature_names_:
         a, b = sql[name], fast[name]
         if isinstance(a.dtype, pd.CategoricalDtype):

@@ -288,6 +288,31 @@ def test_fit_learns_only_the_points_to_probability_mapping():
     pd.testing.assert_frame_equal(before, sc.points(X))
 
 
+def test_to_dict_from_dict_round_trip_is_plain_data_and_scores_the_same():
+    import json
+
+    rng = np.random.default_rng(1)
+    n = 3000
+    X = pd.DataFrame({"employees": rng.integers(1, 2000, n).astype(float)})
+    y = (rng.random(n) < np.where(X["employees"] >= 500, 0.3, 0.05)).astype(int)
+    rules = {
+        "name": "size",
+        "fit": {
+            "rules": [{"name": "big", "field": "employees", "bins": [{"min": 500, "points": 20}]}]
+        },
+    }
+    sc = PointsScorecard(rules=rules).fit(X, y)
+    data = json.loads(json.dumps(sc.to_dict()))  # JSON-safe: no pickle, no numpy
+    back = PointsScorecard.from_dict(data)
+    np.testing.assert_array_equal(back.predict_proba(X), sc.predict_proba(X))
+    pd.testing.assert_frame_equal(back.points(X), sc.points(X))
+    assert list(back.feature_names_in_) == ["employees"]
+    with pytest.raises(ConfigError, match="from_dict: expected"):
+        PointsScorecard.from_dict({"rules": data["rules"]})
+    with pytest.raises(Exception, match="not fitted"):
+        PointsScorecard(rules=rules).to_dict()
+
+
 def test_table_lists_every_criterion():
     sc = PointsScorecard(rules=ROOT / "models" / "scorecard.yaml")
     t = sc.table()

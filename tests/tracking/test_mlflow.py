@@ -194,6 +194,8 @@ def test_tracking_registry_and_serving_end_to_end(server, crm, tmp_path):
     np.testing.assert_array_equal(pyfunc["p_convert"].to_numpy(), direct["p_convert"].to_numpy())
     assert pyfunc["reason_1"].tolist() == direct["reason_1"].tolist()
     assert (pyfunc["model_name"] == name).all()
+    # one rule for the model's identity: the pyfunc looks its registry version up at load
+    assert (pyfunc["model_version"] == "1").all()
 
     port = _free_port()
     serve = _start(
@@ -231,6 +233,8 @@ def test_tracking_registry_and_serving_end_to_end(server, crm, tmp_path):
     )
     assert answer["lead_id"].tolist() == direct["lead_id"].tolist()
     assert answer["reason_1"].tolist() == direct["reason_1"].tolist()
+    assert (answer["model_version"] == "1").all()
+    assert (answer["model_name"] == name).all()
 
     # the CLI scores from the registry and records the model it used
     leads.to_csv(tmp_path / "leads.csv", index=False)
