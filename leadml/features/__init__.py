@@ -10,16 +10,26 @@ from leadml.features._builder import (
 )
 from leadml.features._engines import Engine, choose_engine, run_sql
 from leadml.features._flat import build_flat_training_set
+from leadml.features._measures import (
+    AGGREGATES,
+    Aggregate,
+    EventMeasure,
+    event_measures,
+    measures_sql,
+)
 from leadml.features._partitioned import PartitionedBuild, write_training_set
 from leadml.features._spec import FAMILIES, OTHER_LEVEL, FeatureSpec
 from leadml.features._sql import DAY_US, build_plan, feature_sql
 from leadml.features._time import make_cutoffs, parse_duration, to_us
 
 __all__ = [
+    "AGGREGATES",
     "DAY_US",
     "FAMILIES",
     "OTHER_LEVEL",
+    "Aggregate",
     "Engine",
+    "EventMeasure",
     "FeatureSpec",
     "PartitionedBuild",
     "build_features",
@@ -28,10 +38,12 @@ __all__ = [
     "build_training_set",
     "choose_engine",
     "compute_features",
+    "event_measures",
     "event_tables",
     "feature_sql",
     "label_rows",
     "make_cutoffs",
+    "measures_sql",
     "parse_duration",
     "run_sql",
     "to_us",

@@ -9,8 +9,9 @@ import pandas as pd
 
 from leadml.exceptions import ConfigError, RowsExcludedWarning
 from leadml.features._engines import Engine, choose_engine, run_plan
+from leadml.features._measures import spec_event_features
 from leadml.features._pivot import history_features, pivot_counts
-from leadml.features._small import small_features
+from leadml.features._small import small_account_features
 from leadml.features._spec import FeatureSpec
 from leadml.features._sql import DAY_US, FAR_PAST, build_plan
 from leadml.features._time import make_cutoffs, parse_duration, to_us
@@ -83,7 +84,11 @@ def compute_features(
         pos = positions(out["lead_id"], data.leads["lead_id"])
         age = pd.DataFrame({"lead_age_days": (as_of_us - created_us[pos]) / DAY_US})
         if choose_engine(engine, len(out), len(data.events)) == "numpy":
-            parts += [age, small_features(spec, data.leads, data.events, out)]
+            parts += [
+                age,
+                spec_event_features(spec, data, out, engine="numpy"),
+                small_account_features(spec, data.leads, data.events, out),
+            ]
             res = pd.concat(parts, axis=1)
             return res[["lead_id", "as_of", *spec.feature_names_]]
         u_lead, u_as_of, u_prev, u_of_row = distinct_cutoffs(pos, as_of_us)

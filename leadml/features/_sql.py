@@ -40,6 +40,7 @@ from __future__ import annotations
 from typing import Any
 
 from leadml.features._spec import FeatureSpec
+from leadml.features._time import DAY_US
 
 __all__ = [
     "DAY_US",
@@ -52,7 +53,6 @@ __all__ = [
     "window_counts_sql",
 ]
 
-DAY_US = 86_400_000_000
 FAR_PAST = -(2**62)  # "no previous cut-off" (microseconds)
 
 

@@ -9,7 +9,9 @@ import pandas as pd
 
 from leadml.exceptions import ConfigError
 
-__all__ = ["make_cutoffs", "parse_duration", "to_us"]
+__all__ = ["DAY_US", "make_cutoffs", "parse_duration", "to_us"]
+
+DAY_US = 86_400_000_000  # microseconds in a day: every engine works in integer microseconds (UTC)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|day|days|w|week|weeks|h|hour|hours)?\s*$", re.I)
 

@@ -15,45 +15,31 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from leadml import _progress
 from leadml._files import check_model_dir, make_temp_dir
 from leadml.exceptions import (
     ConfigError,
     DataContractError,
     NotFittedError,
-    RowsExcludedWarning,
 )
 from leadml.explain import Explainer, feature_matrix
-from leadml.features import Engine, FeatureSpec, compute_features
+from leadml.features import Engine, FeatureSpec
 from leadml.modeling._calibration import Calibrator, ScoreScale
 from leadml.modeling._linear import LogisticBaseline
-from leadml.rules import PointsScorecard, ScorecardConfig, scorecard_inputs
-from leadml.schema import (
-    FLAT_TIME,
-    LeadData,
-    UnknownLeads,
-    examples,
-    parse_instant,
-    validate_cutoffs,
-    validate_lead_data,
+from leadml.rules import PointsScorecard, ScorecardConfig
+from leadml.schema import LeadData, UnknownLeads
+from leadml.scoring import (
+    SCORE_COLUMNS,
+    compute_measures,
+    explain_leads,
+    requested_cutoffs,
+    score_leads,
+    validate_inputs,
 )
 
 __all__ = ["FORMAT_VERSION", "SCORE_COLUMNS", "LeadScoringModel", "library_versions"]
 
 FORMAT_VERSION = 2
 SUPPORTED_FORMATS = (1, 2)  # 1: no checksums (loaded with a warning)
-SCORE_COLUMNS = [
-    "lead_id",
-    "as_of",
-    "p_convert",
-    "score",
-    "grade",
-    "band",
-    "fit_score",
-    "engagement_score",
-    "status",
-]
-STATUS_OPEN, STATUS_LOST = "open", "lost"
 FILES = {
     "booster": "lightgbm_model.txt",
     "calibrator": "calibrator.json",
@@ -193,62 +179,6 @@ class LeadScoringModel:
         return self.linear_calibrator.transform(self.linear.decision_function(X))
 
     # ------------------------------------------------------------------ scoring
-    def _data(
-        self,
-        leads: pd.DataFrame | LeadData,
-        events: pd.DataFrame | None,
-        unknown_leads: UnknownLeads,
-    ) -> LeadData:
-        if isinstance(leads, LeadData):
-            return leads
-        if self.is_flat:
-            if "lead_id" not in leads.columns:
-                raise DataContractError(
-                    f"leads: column 'lead_id' missing; received {list(leads.columns)[:10]}. Fix: "
-                    "rename the id column (flat model)."
-                )
-            lf = leads.copy()
-            if "created_at" not in lf.columns:
-                lf["created_at"] = FLAT_TIME
-            return validate_lead_data(lf, None, None)
-        # events of leads not being scored are not inputs to any requested row: scoring a few
-        # leads with the full event log is the normal case (unknown_leads applies to cut-offs)
-        return validate_lead_data(leads, events, None, unknown_leads="ignore")
-
-    def _cutoffs(
-        self,
-        data: LeadData,
-        as_of: str | pd.Timestamp | None,
-        cutoffs: pd.DataFrame | None,
-        unknown_leads: UnknownLeads = "error",
-    ) -> pd.DataFrame:
-        if as_of is not None and cutoffs is not None:
-            raise ConfigError("score: pass as_of= or cutoffs=, not both.")
-        if cutoffs is not None:
-            return validate_cutoffs(cutoffs, data.leads, unknown_leads=unknown_leads).reset_index(
-                drop=True
-            )
-        if as_of is None:
-            if self.is_flat:
-                return pd.DataFrame(
-                    {
-                        "lead_id": data.leads["lead_id"].to_numpy(),
-                        "as_of": pd.Series(
-                            pd.NaT, index=range(len(data.leads)), dtype="datetime64[us, UTC]"
-                        ),
-                    }
-                )
-            raise ConfigError(
-                "score: pass as_of= (one time for every lead, e.g. now) or cutoffs= (lead_id, as_of)."
-            )
-        t = parse_instant(as_of, what="as_of")
-        return pd.DataFrame(
-            {
-                "lead_id": data.leads["lead_id"].to_numpy(),
-                "as_of": pd.Series([t] * len(data.leads), dtype="datetime64[us, UTC]"),
-            }
-        )
-
     def features(
         self,
         leads: pd.DataFrame | LeadData,
@@ -259,19 +189,11 @@ class LeadScoringModel:
         unknown_leads: UnknownLeads = "error",
         engine: Engine = "auto",
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Model features and scorecard inputs at each requested (lead, as_of), in order, from
-        one engine (``auto``: by input size; ``duckdb``; ``numpy``)."""
-        data = self._data(leads, events, unknown_leads)
-        cut = self._cutoffs(data, as_of, cutoffs, unknown_leads)
-        if self.is_flat:
-            feats = pd.concat(
-                [cut[["lead_id", "as_of"]], self.spec.profile_frame(data.leads, cut["lead_id"])],
-                axis=1,
-            )
-        else:
-            feats = compute_features(self.spec, data, cut, engine=engine)
-        rules_x = scorecard_inputs(self.scorecard.config_, data, cut, engine=engine)
-        return feats, rules_x
+        """Model features and scorecard inputs at each requested (lead, as_of), in order (see
+        :func:`leadml.scoring.compute_measures`)."""
+        data = validate_inputs(self, leads, events, unknown_leads)
+        cut = requested_cutoffs(self, data, as_of, cutoffs, unknown_leads)
+        return compute_measures(self, data, cut, engine=engine)
 
     def score(
         self,
@@ -284,102 +206,18 @@ class LeadScoringModel:
         reasons: int = 0,
         engine: Engine = "auto",
     ) -> pd.DataFrame:
-        """Score leads: one row per requested (lead, as_of), in the order requested.
-
-        Parameters
-        ----------
-        leads : DataFrame
-            Lead profiles (``lead_id``, ``created_at`` and the profile columns used in training;
-            missing values and unseen categories are fine).
-        events : DataFrame, optional
-            Events (``lead_id, timestamp, event_type[, detail]``). Only events strictly before
-            each ``as_of`` are used, so a complete log and one cut at ``as_of`` give the same
-            scores. Leads without events are scored.
-        as_of : timestamp, optional
-            Score every lead in ``leads`` at this time (rows in the order of ``leads``).
-        cutoffs : DataFrame, optional
-            ``lead_id, as_of`` rows to score (rows in this order).
-        reasons : int
-            With ``k > 0``, add the top-``k`` reasons up (``reason_1..k``) and down
-            (``reason_neg_1..k``) from the LightGBM contributions, worded for a sales rep, and
-            ``scorecard_reasons`` (the rules that fired, with their points).
-        engine : {"auto", "duckdb", "numpy"}
-            Which engine computes the point-in-time measures (same values; ``auto`` picks NumPy
-            for a few cut-offs).
-
-        Returns
-        -------
-        DataFrame
-            ``lead_id, as_of, p_convert`` (calibrated probability of converting within the
-            horizon), ``score`` (0-100: percentile of ``p_convert`` among the leads scored at
-            training time), ``grade`` (scorecard fit letter x engagement digit, e.g. ``A1``),
-            ``band`` (from ``score``, e.g. hot/warm/cold), ``fit_score`` and
-            ``engagement_score`` (scorecard points), ``status`` (``"lost"`` when the lead was
-            closed without converting at or before ``as_of``, from ``leads.lost_at``;
-            ``"not_created"`` when ``as_of`` is before the lead's ``created_at``: such rows get no
-            probability, score, grade or band, and a warning counts them; else ``"open"``).
-            No leads at all give an empty table with these columns.
-        """
-        if isinstance(leads, pd.DataFrame) and len(leads) == 0:
-            if cutoffs is not None and len(cutoffs):
-                raise DataContractError(
-                    f"cutoffs: {len(cutoffs)} row(s) to score but the leads table is empty. Fix: "
-                    "pass the leads the cut-offs refer to."
-                )
-            return self._empty_scores(reasons)
-        _progress.stage("validating the leads and events")
-        data = self._data(leads, events, unknown_leads)
-        _progress.stage(f"features of {len(data.leads):,} leads")
-        feats, rules_x = self.features(
-            data, as_of=as_of, cutoffs=cutoffs, unknown_leads=unknown_leads, engine=engine
+        """Score leads: one row per requested (lead, as_of), in the order requested, with the
+        score columns (see :func:`leadml.scoring.score_leads`, which does the work)."""
+        return score_leads(
+            self,
+            leads,
+            events,
+            as_of=as_of,
+            cutoffs=cutoffs,
+            unknown_leads=unknown_leads,
+            reasons=reasons,
+            engine=engine,
         )
-        _progress.stage(
-            f"scoring {len(feats):,} rows" + (f", {reasons} reasons each" if reasons else "")
-        )
-        p = self.predict_proba(feats)
-        score = self.scale.score(p)
-        pts = self.scorecard.points(rules_x)
-        grades = self.scorecard.grades(rules_x, points=pts)
-        out = pd.DataFrame(
-            {
-                "lead_id": feats["lead_id"].to_numpy(),
-                "as_of": _utc(feats["as_of"]),
-                "p_convert": p,
-                "score": score,
-                "grade": grades["grade"].to_numpy(),
-                "band": self.scale.band(score),
-                "fit_score": pts["fit_points"].to_numpy(),
-                "engagement_score": pts["engagement_points"].to_numpy(),
-                "status": _status(data.leads, feats),
-            }
-        )
-        if reasons:
-            wide, _ = self.explainer.reasons(feats, k=reasons, structured=False)
-            out = pd.concat([out, wide], axis=1)
-            out["scorecard_reasons"] = self.scorecard.reasons_text(pts)
-        if len(out) != len(feats):
-            raise RuntimeError("leadml internal error: scoring changed the number of rows.")
-        return _flag_not_created(out, data.leads, feats)
-
-    def _empty_scores(self, reasons: int) -> pd.DataFrame:
-        cols: dict[str, Any] = {
-            "lead_id": pd.Series([], dtype=object),
-            "as_of": pd.Series([], dtype="datetime64[us, UTC]"),
-            "p_convert": pd.Series([], dtype=float),
-            "score": pd.Series([], dtype="int64"),
-            "grade": pd.Series([], dtype=object),
-            "band": pd.Series([], dtype=object),
-            "fit_score": pd.Series([], dtype=float),
-            "engagement_score": pd.Series([], dtype=float),
-            "status": pd.Series([], dtype=object),
-        }
-        for i in range(1, reasons + 1):
-            cols[f"reason_{i}"] = pd.Series([], dtype=object)
-        for i in range(1, reasons + 1):
-            cols[f"reason_neg_{i}"] = pd.Series([], dtype=object)
-        if reasons:
-            cols["scorecard_reasons"] = pd.Series([], dtype=object)
-        return pd.DataFrame(cols)
 
     @property
     def explainer(self) -> Explainer:
@@ -399,16 +237,18 @@ class LeadScoringModel:
         unknown_leads: UnknownLeads = "error",
         engine: Engine = "auto",
     ) -> pd.DataFrame:
-        """Structured reasons: one row per (lead, as_of, direction, rank) with ``group, label,
-        feature, value, contribution`` (log-odds), ``effect`` (probability) and ``text``."""
-        feats, _ = self.features(
-            leads, events, as_of=as_of, cutoffs=cutoffs, unknown_leads=unknown_leads, engine=engine
+        """Structured reasons per (lead, as_of, direction, rank) (see
+        :func:`leadml.scoring.explain_leads`)."""
+        return explain_leads(
+            self,
+            leads,
+            events,
+            as_of=as_of,
+            cutoffs=cutoffs,
+            k=k,
+            unknown_leads=unknown_leads,
+            engine=engine,
         )
-        _, long = self.explainer.reasons(feats, k=k)
-        ids = feats[["lead_id", "as_of"]].reset_index(drop=True)
-        long.insert(0, "lead_id", ids["lead_id"].to_numpy()[long["row"].to_numpy()])
-        long.insert(1, "as_of", _utc(ids["as_of"]).iloc[long["row"].to_numpy()].to_numpy())
-        return long.drop(columns=["row"])
 
     # ------------------------------------------------------------------ persistence
     @staticmethod
@@ -568,58 +408,6 @@ def _verify(path: Path, meta: dict[str, Any]) -> None:
                 "from the one recorded at save time). Fix: copy the folder again from where it was "
                 "written, or retrain."
             )
-
-
-STATUS_NOT_CREATED = "not_created"
-
-
-def _flag_not_created(out: pd.DataFrame, leads: pd.DataFrame, feats: pd.DataFrame) -> pd.DataFrame:
-    """Rows whose ``as_of`` is before the lead existed are never scored as normal: no probability,
-    score, grade, band or reasons, ``status = "not_created"``, and a warning that counts them."""
-    if "lead_age_days" not in feats.columns:
-        return out
-    early = (feats["lead_age_days"].to_numpy(dtype=float) < 0) & feats["as_of"].notna().to_numpy()
-    if not early.any():
-        return out
-    out = out.copy()
-    out["score"] = out["score"].astype("Int64")
-    out.loc[early, "score"] = pd.NA
-    out.loc[early, ["p_convert", "fit_score", "engagement_score"]] = np.nan
-    text = [
-        c
-        for c in out.columns
-        if c in ("grade", "band", "scorecard_reasons") or c.startswith("reason")
-    ]
-    out.loc[early, text] = None
-    out.loc[early, "status"] = STATUS_NOT_CREATED
-    warnings.warn(
-        f"score: {int(early.sum())} of {len(out)} row(s) ask for a score before the lead was "
-        f"created (lead ids {examples(out.loc[early, 'lead_id'].tolist())}): not scored, "
-        'status "not_created". Fix: score them at or after created_at.',
-        RowsExcludedWarning,
-        stacklevel=3,
-    )
-    return out
-
-
-def _status(leads: pd.DataFrame, feats: pd.DataFrame) -> np.ndarray:
-    """``"lost"`` where the lead was closed without converting at or before ``as_of``
-    (``leads.lost_at``), else ``"open"``."""
-    out = np.full(len(feats), STATUS_OPEN, dtype=object)
-    if "lost_at" not in leads.columns or feats["as_of"].isna().all():
-        return out
-    lost = pd.Series(leads["lost_at"].to_numpy(), index=leads["lead_id"].to_numpy())
-    lost_at = feats["lead_id"].map(lost).astype("datetime64[us, UTC]").reset_index(drop=True)
-    out[(lost_at <= _utc(feats["as_of"])).fillna(False).to_numpy(dtype=bool)] = STATUS_LOST
-    return out
-
-
-def _utc(s: pd.Series) -> pd.Series:
-    """``as_of`` as ``datetime64[us, UTC]`` (missing for flat models), index reset."""
-    s = s.reset_index(drop=True)
-    if getattr(s.dt, "tz", None) is None:
-        s = s.dt.tz_localize("UTC")
-    return s.astype("datetime64[us, UTC]")
 
 
 def _dump(path: Path, obj: Any) -> None:

@@ -1,69 +1,21 @@
 """What a scorecard reads at each cut-off: profile fields and per-rule activity measures.
 
-Activity and inactivity rules are computed by one SQL query over the events strictly before each
-``as_of`` (the same point-in-time rule as the features), so a complete event log and one cut at
-``as_of`` give the same inputs.
+Activity and inactivity rules are point-in-time event measures of the core
+(:func:`leadml.features.event_measures`: the same definitions, windows and engines as the model's
+features), so a complete event log and one cut at ``as_of`` give the same inputs.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pandas as pd
 
 from leadml.exceptions import DataContractError
-from leadml.features import DAY_US, Engine, choose_engine, event_tables, run_sql, to_us
+from leadml.features import DAY_US, Aggregate, Engine, EventMeasure, event_measures, to_us
 from leadml.rules._config import ActivityRule, InactivityRule, ProfileRule, ScorecardConfig
 from leadml.schema import LeadData, positions
 
-__all__ = ["input_columns", "scorecard_inputs"]
-
-
-def _small_inputs(
-    beh: list[ActivityRule | InactivityRule], data: LeadData, out: pd.DataFrame, pos: np.ndarray
-) -> dict[str, np.ndarray]:
-    ev_lead = data.events["lead_id"].to_numpy(dtype=object)
-    ts = to_us(data.events["timestamp"]) if len(data.events) else np.zeros(0, np.int64)
-    et = data.events["event_type"].astype(object).to_numpy()
-    det = data.events["detail"].astype(object).to_numpy()
-    as_of_us = to_us(out["as_of"])
-    created_us = to_us(data.leads["created_at"])[pos]
-    res = {r.name: np.zeros(len(out)) for r in beh}
-    for i, (lead, t) in enumerate(
-        zip(out["lead_id"].to_numpy(dtype=object), as_of_us, strict=True)
-    ):
-        m = (ev_lead == lead) & (ts < t)
-        age = (t - ts[m]).astype(np.float64)
-        e_t, e_d = et[m], det[m]
-        for r in beh:
-            if isinstance(r, ActivityRule):
-                hit = np.ones(len(age), bool) if r.events == ["*"] else np.isin(e_t, r.events)
-                if r.details is not None:
-                    hit &= np.isin(e_d, r.details)
-                if r.window_days is not None:
-                    hit &= (t - ts[m]) <= round(r.window_days * DAY_US)
-                if r.once:
-                    res[r.name][i] = 1.0 if hit.any() else 0.0
-                elif r.decay is None:
-                    res[r.name][i] = float(hit.sum())
-                elif r.decay.kind == "half_life":
-                    res[r.name][i] = float(
-                        np.sum(np.power(0.5, age[hit] / (r.decay.days * DAY_US)))
-                    )
-                else:
-                    res[r.name][i] = float(
-                        np.sum(np.maximum(0.0, 1.0 - age[hit] / (r.decay.days * DAY_US)))
-                    )
-            else:
-                hit = (
-                    np.ones(len(age), bool) if r.events in (None, ["*"]) else np.isin(e_t, r.events)
-                )
-                last = ts[m][hit].max() if hit.any() else created_us[i]
-                days = (t - max(int(last), int(created_us[i]))) / DAY_US
-                cap = r.horizon_days
-                res[r.name][i] = min(days, cap) if cap > 0 else days
-    return res
+__all__ = ["input_columns", "rule_measure", "scorecard_inputs"]
 
 
 def input_columns(config: ScorecardConfig) -> list[str]:
@@ -73,72 +25,27 @@ def input_columns(config: ScorecardConfig) -> list[str]:
     return fields + [n for n in rules if n not in fields]
 
 
-def _quote(v: str) -> str:
-    return "'" + str(v).replace("'", "''") + "'"
-
-
-def _in(col: str, values: list[str]) -> str:
-    return f"{col} IN ({', '.join(_quote(v) for v in values)})"
-
-
-def _activity_sql(rule: ActivityRule) -> str:
-    cond = [
-        "e.event_type IS NOT NULL" if rule.events == ["*"] else _in("e.event_type", rule.events)
-    ]
-    if rule.details is not None:
-        cond.append(_in("e.detail", rule.details))
-    if rule.window_days is not None:
-        cond.append(f"e.ts_us >= c.as_of_us - {round(rule.window_days * DAY_US)}")
-    where = " AND ".join(cond)
-    age = "CAST(c.as_of_us - e.ts_us AS DOUBLE)"
-    if rule.once:
-        return f"MAX(CASE WHEN {where} THEN 1.0 ELSE 0.0 END)"
-    if rule.decay is None:
-        weight = "1.0"
-    elif rule.decay.kind == "half_life":
-        weight = f"POWER(0.5, {age} / {rule.decay.days * DAY_US!r})"
-    else:
-        weight = f"GREATEST(0.0, 1.0 - {age} / {rule.decay.days * DAY_US!r})"
-    return f"SUM(CASE WHEN {where} THEN {weight} ELSE 0.0 END)"
-
-
-def _inactivity_sql(rule: InactivityRule) -> str:
-    cond = (
-        "e.event_type IS NOT NULL"
-        if rule.events in (None, ["*"])
-        else _in("e.event_type", rule.events)
-    )
-    return f"MAX(CASE WHEN {cond} THEN e.ts_us END)"
-
-
-def _lookback_days(config: ScorecardConfig) -> float:
-    days = 0.0
-    for _, r in config.rules:
-        if isinstance(r, ActivityRule):
-            if r.window_days is None:
-                return math.inf
-            days = max(days, r.window_days)
-        elif isinstance(r, InactivityRule):
-            days = max(days, r.horizon_days)
-    return days
-
-
-def _sql(config: ScorecardConfig) -> str:
-    beh = [r for _, r in config.rules if not isinstance(r, ProfileRule)]
-    cols = []
-    for r in beh:
-        body = _activity_sql(r) if isinstance(r, ActivityRule) else _inactivity_sql(r)
-        cols.append(f"{body} AS {r.name}")
-    lookback = _lookback_days(config)
-    bound = (
-        "" if math.isinf(lookback) else f" AND e.ts_us >= c.as_of_us - {round(lookback * DAY_US)}"
-    )
-    return (
-        f"SELECT c.row_id, {', '.join(cols)}\n"
-        "FROM lm_cut c LEFT JOIN lm_events e\n"
-        f"  ON e.lead_id = c.lead_id AND e.ts_us < c.as_of_us{bound}\n"
-        "GROUP BY c.row_id ORDER BY c.row_id"
-    )
+def rule_measure(rule: ActivityRule | InactivityRule) -> EventMeasure:
+    """The event measure a behaviour rule reads: an activity rule's (decayed) count of matching
+    events in its window (``once``: any), an inactivity rule's latest matching event within its
+    largest bin edge (older events give the same capped number of days)."""
+    if isinstance(rule, ActivityRule):
+        types = None if rule.events == ["*"] else tuple(rule.events)
+        details = None if rule.details is None else tuple(rule.details)
+        aggregate: Aggregate
+        days: float | None = None
+        if rule.once:
+            aggregate = "any"
+        elif rule.decay is None:
+            aggregate = "count"
+        else:
+            aggregate, days = rule.decay.kind, rule.decay.days
+        return EventMeasure(
+            rule.name, aggregate, types, details, window_days=rule.window_days, days=days
+        )
+    types = None if rule.events in (None, ["*"]) else tuple(rule.events)
+    window = rule.horizon_days if rule.horizon_days > 0 else None
+    return EventMeasure(rule.name, "last", types, window_days=window)
 
 
 def scorecard_inputs(
@@ -177,20 +84,15 @@ def scorecard_inputs(
             "or change the rules' 'field'."
         )
     beh = [r for _, r in config.rules if not isinstance(r, ProfileRule)]
-    if beh and choose_engine(engine, len(out), len(data.events)) == "numpy":
-        cols.update(_small_inputs(beh, data, out, pos))
-    elif beh:
+    if beh:
+        values = event_measures([rule_measure(r) for r in beh], data, out, engine=engine)
         as_of_us = to_us(out["as_of"])
-        tables = event_tables(data, out)
-        res = run_sql(_sql(config), tables)
-        if len(res) != len(out):
-            raise RuntimeError("leadml internal error: scorecard inputs lost rows.")
         created_us = to_us(data.leads["created_at"])[pos]
         for r in beh:
-            v = res[r.name].to_numpy(dtype=float, na_value=np.nan)
+            v = values[r.name].to_numpy(dtype=float)
             if isinstance(r, ActivityRule):
-                cols[r.name] = np.nan_to_num(v, nan=0.0)
-            else:
+                cols[r.name] = v
+            else:  # days since the latest matching event, or since the lead was created
                 last = np.where(np.isnan(v), created_us, np.maximum(v, created_us))
                 days = (as_of_us - last) / DAY_US
                 cap = r.horizon_days

@@ -1,6 +1,36 @@
-"""Scoring outputs: account roll-ups, capacity-aware thresholds, atomic writers."""
+"""Scoring: validate once, cut once, compute the measures once, predict, explain, attach the audit
+columns (``score_leads``, ``explain_leads``); and what comes after the scores (account roll-ups,
+capacity-aware thresholds, atomic writers)."""
 
 from leadml.io import write_table
 from leadml.scoring._outputs import account_rollup, capacity_threshold
+from leadml.scoring._scorer import (
+    SCORE_COLUMNS,
+    STATUS_LOST,
+    STATUS_NOT_CREATED,
+    STATUS_OPEN,
+    ScoringModel,
+    compute_measures,
+    empty_scores,
+    explain_leads,
+    requested_cutoffs,
+    score_leads,
+    validate_inputs,
+)
 
-__all__ = ["account_rollup", "capacity_threshold", "write_table"]
+__all__ = [
+    "SCORE_COLUMNS",
+    "STATUS_LOST",
+    "STATUS_NOT_CREATED",
+    "STATUS_OPEN",
+    "ScoringModel",
+    "account_rollup",
+    "capacity_threshold",
+    "compute_measures",
+    "empty_scores",
+    "explain_leads",
+    "requested_cutoffs",
+    "score_leads",
+    "validate_inputs",
+    "write_table",
+]

@@ -8,12 +8,11 @@ from leadml.tracking._mlflow import (
     load_registered,
     log_evaluation,
     log_training,
-    model_identity,
     promote,
     resolve_tracking_uri,
     rollback,
 )
-from leadml.tracking._pyfunc import INPUT_DOC, records_from_tables, score_records
+from leadml.tracking._pyfunc import INPUT_DOC, model_identity, records_from_tables, score_records
 
 __all__ = [
     "CHALLENGER",

@@ -22,7 +22,6 @@ __all__ = [
     "load_registered",
     "log_evaluation",
     "log_training",
-    "model_identity",
     "promote",
     "resolve_tracking_uri",
     "rollback",
@@ -396,20 +395,6 @@ def load_model(ref: str | Path, *, tracking_uri: str | None = None) -> Any:
     if text.startswith("models:/"):
         return load_registered(text, tracking_uri=tracking_uri)[0]
     return LeadScoringModel.load(Path(ref))
-
-
-def model_identity(model: Any) -> tuple[str, str]:
-    """``(model_name, model_version)`` recorded on every score, one rule for the CLI, the Python
-    API and the MLflow pyfunc / REST server: the registry's name and version when the model came
-    from the registry, else the MLflow run (``run:ID``) it was logged in, else the folder it was
-    loaded from and when it was trained."""
-    meta = model.metadata
-    name, version = meta.get("registered_name"), meta.get("registered_version")
-    if name and version:
-        return str(name), str(version)
-    if meta.get("mlflow_run_id"):
-        return str(name or ""), f"run:{meta['mlflow_run_id']}"
-    return str(getattr(model, "source", None) or ""), f"trained {meta.get('trained_at', '?')}"
 
 
 def registered_version_of_run(name: str, run_id: str) -> str | None:

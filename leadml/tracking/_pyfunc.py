@@ -10,7 +10,7 @@ import pandas as pd
 
 from leadml.exceptions import DataContractError
 
-__all__ = ["INPUT_DOC", "records_from_tables", "score_records"]
+__all__ = ["INPUT_DOC", "model_identity", "records_from_tables", "score_records"]
 
 INPUT_DOC = """\
 One row per lead to score (a batch is several rows; one lead is one row):
@@ -102,7 +102,19 @@ def score_records(model: Any, model_input: Any, params: dict[str, Any]) -> pd.Da
     leads, events, cut = _tables(model_input)
     scores = model.score(leads, events, cutoffs=cut, reasons=k)
     scores["as_of"] = scores["as_of"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    from leadml.tracking._mlflow import model_identity
-
     scores["model_name"], scores["model_version"] = model_identity(model)
     return scores
+
+
+def model_identity(model: Any) -> tuple[str, str]:
+    """``(model_name, model_version)`` recorded on every score, one rule for the CLI, the Python
+    API and the MLflow pyfunc / REST server: the registry's name and version when the model came
+    from the registry, else the MLflow run (``run:ID``) it was logged in, else the folder it was
+    loaded from and when it was trained."""
+    meta = model.metadata
+    name, version = meta.get("registered_name"), meta.get("registered_version")
+    if name and version:
+        return str(name), str(version)
+    if meta.get("mlflow_run_id"):
+        return str(name or ""), f"run:{meta['mlflow_run_id']}"
+    return str(getattr(model, "source", None) or ""), f"trained {meta.get('trained_at', '?')}"
