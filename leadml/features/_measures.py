@@ -186,16 +186,15 @@ def _numpy(measures: Sequence[EventMeasure], data: LeadData, cut: pd.DataFrame) 
     ev_lead = ev["lead_id"].to_numpy(dtype=object)
     ts = to_us(ev["timestamp"]) if len(ev) else np.zeros(0, np.int64)
     # event types and details as integer codes of the values the measures name (-1: other)
-    type_code = {v: k for k, v in enumerate(sorted({x for m in measures for x in m.types or ()}))}
-    detail_code = {
-        v: k for k, v in enumerate(sorted({x for m in measures for x in m.details or ()}))
-    }
-    et = np.array([type_code.get(x, -1) for x in ev["event_type"].astype(object)], dtype=np.int64)
-    det = np.array(
-        [detail_code.get(x, -1) if isinstance(x, str) else -1 for x in ev["detail"].astype(object)]
+    type_index = pd.Index(sorted({x for m in measures for x in m.types or ()}), dtype=object)
+    detail_index = pd.Index(sorted({x for m in measures for x in m.details or ()}), dtype=object)
+    type_code = {v: k for k, v in enumerate(type_index)}
+    detail_code = {v: k for k, v in enumerate(detail_index)}
+    et = type_index.get_indexer(pd.Index(ev["event_type"].astype(object))).astype(np.int64)
+    det = (
+        detail_index.get_indexer(pd.Index(ev["detail"].astype(object))).astype(np.int64)
         if "detail" in ev.columns
-        else np.full(len(ev), -1),
-        dtype=np.int64,
+        else np.full(len(ev), -1, dtype=np.int64)
     )
     codes = [
         (
@@ -289,10 +288,6 @@ def measure_sql(m: EventMeasure) -> str:
     return f"CAST(COUNT(DISTINCT CASE WHEN {where} THEN {day} END) AS DOUBLE)"
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def measures_sql(measures: Sequence[EventMeasure]) -> str:
     """One query for all ``measures``: the cut-offs ``lm_cut(row_id, lead_id, as_of_us)`` joined
     to the events ``lm_events(lead_id, ts_us, event_type, detail)`` seen before each cut-off and
@@ -301,7 +296,9 @@ def measures_sql(measures: Sequence[EventMeasure]) -> str:
     bound = (
         "" if any(w is None for w in windows) else f" AND e.ts_us >= c.as_of_us - {max(windows)}"  # type: ignore[type-var]
     )
-    cols = ", ".join(f"{measure_sql(m)} AS {_q(m.name)}" for m in measures)
+    # columns by position (m0, m1, ...): a measure's name (a rule name) can never clash with
+    # row_id or with another name that differs only in case
+    cols = ", ".join(f"{measure_sql(m)} AS m{j}" for j, m in enumerate(measures))
     return (
         f"SELECT c.row_id, {cols}\n"
         "FROM lm_cut c LEFT JOIN lm_events e\n"
@@ -331,4 +328,6 @@ def _duckdb(measures: Sequence[EventMeasure], data: LeadData, cut: pd.DataFrame)
     res = run_sql(measures_sql(measures), tables)
     if len(res) != len(cut) or not np.array_equal(res["row_id"].to_numpy(), np.arange(len(cut))):
         raise RuntimeError("leadml internal error: the measure query did not return every row.")
-    return np.column_stack([res[m.name].to_numpy(dtype=float, na_value=np.nan) for m in measures])
+    return np.column_stack(
+        [res[f"m{j}"].to_numpy(dtype=float, na_value=np.nan) for j in range(len(measures))]
+    )

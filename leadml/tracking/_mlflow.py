@@ -399,11 +399,30 @@ def load_model(ref: str | Path, *, tracking_uri: str | None = None) -> Any:
 
 def registered_version_of_run(name: str, run_id: str) -> str | None:
     """The registry version of ``name`` logged from ``run_id`` (what a served model is), or
-    ``None`` when it cannot be looked up (no registry reachable, not registered)."""
+    ``None`` when it cannot be looked up quickly or is ambiguous.
+
+    Only with an explicit ``MLFLOW_TRACKING_URI`` (a server never creates a store in its working
+    folder), with one short attempt (an unreachable registry costs seconds, not MLflow's minutes of
+    retries), and without changing the process's tracking URI."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        return None
+    import mlflow
+
+    keys = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"})
     try:
-        client = _client(None)
-        found = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
+        client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+        quoted = name.replace("'", "\\'")
+        found = client.search_model_versions(f"name='{quoted}' and run_id='{run_id}'")
     except Exception:  # a server without registry access still serves: fall back to the run id
         return None
-    versions = sorted(int(v.version) for v in found)
-    return str(versions[-1]) if versions else None
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    versions = sorted(str(v.version) for v in found if v.name == name)
+    return versions[0] if len(versions) == 1 else None

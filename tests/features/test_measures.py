@@ -163,3 +163,21 @@ def test_only_events_before_as_of_count_and_later_ones_change_nothing(
     before = data.events[data.events["timestamp"] < as_of]
     trimmed = event_measures(MEASURES, validate_lead_data(leads, before), cut, engine=engine)
     pd.testing.assert_frame_equal(got, trimmed, rtol=1e-12, atol=0)
+
+
+def test_measure_names_never_clash_with_the_query_columns(crm_small):
+    """Rule names are user input: 'row_id' or names that differ only in case read the right
+    column on every engine."""
+    data = validate_lead_data(crm_small.leads, crm_small.events)
+    cut = _cutoffs(crm_small, 70, seed=5)  # more than the numpy threshold: auto is duckdb
+    odd = [
+        EventMeasure("row_id", "count", ("page_view",)),
+        EventMeasure("Visits", "count", ("page_view",), window_days=7),
+        EventMeasure("visits", "count", ("email_open",), window_days=7),
+        EventMeasure('quote"d', "any", ("form_fill",)),
+    ]
+    a = event_measures(odd, data, cut, engine="numpy")
+    b = event_measures(odd, data, cut, engine="duckdb")
+    pd.testing.assert_frame_equal(a, b)
+    assert list(b.columns) == [m.name for m in odd]
+    assert (b["row_id"] != np.arange(len(cut))).any()

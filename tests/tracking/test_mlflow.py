@@ -298,3 +298,18 @@ def test_account_rollup_and_capacity_threshold():
     assert r["expected_conversions_above_per_period"] == pytest.approx(0.45)
     with pytest.raises(ConfigError, match="capacity must be positive"):
         capacity_threshold(scores, capacity=0)
+
+
+def test_the_registry_lookup_at_load_needs_an_explicit_tracking_uri(monkeypatch, tmp_path):
+    """A serving process without MLFLOW_TRACKING_URI makes no call and creates no store."""
+    from leadml.tracking._mlflow import registered_version_of_run
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert registered_version_of_run("leadml", "abc") is None
+    assert list(tmp_path.iterdir()) == []
+    # an unreachable server: one short attempt, then the run id is used
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_free_port()}")
+    t0 = time.time()
+    assert registered_version_of_run("it's", "abc") is None
+    assert time.time() - t0 < 30
