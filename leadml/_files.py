@@ -10,7 +10,7 @@ from pathlib import Path
 
 from leadml.exceptions import ConfigError
 
-__all__ = ["check_model_dir", "check_output_file", "make_temp_dir", "publish_file"]
+__all__ = ["check_model_dir", "check_output_file", "make_temp_dir", "publish_file", "write_atomic"]
 
 OUTPUT_SUFFIXES = (".csv", ".parquet")
 
@@ -109,6 +109,22 @@ def publish_file(tmp: str | Path, path: str | Path) -> None:
     place atomically (``mkstemp`` makes 0600)."""
     os.chmod(tmp, 0o666 & ~_umask())
     os.replace(tmp, path)
+
+
+def write_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file beside it and one rename (a reader
+    sees the old file or the new one, never half of one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        publish_file(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def _list(names: list[str], n: int = 5) -> str:

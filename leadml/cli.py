@@ -169,18 +169,31 @@ def command(name: str | None = None) -> Callable[[Callable[..., None]], Callable
     return decorate
 
 
+# the options several commands share, declared once
+Leads = Annotated[Path, typer.Option(help="Leads table (CSV or Parquet).")]
+Events = Annotated[
+    Path | None, typer.Option(help="Events table (CSV, Parquet, or a folder of Parquet parts).")
+]
+Conversions = Annotated[Path | None, typer.Option(help="Conversions table.")]
+Cutoffs = Annotated[Path | None, typer.Option(help="Explicit cut-offs (lead_id, as_of).")]
+Every = Annotated[str | None, typer.Option(help="Cut-off schedule, e.g. 7d.")]
+MappingFile = Annotated[Path | None, typer.Option(help="Column mapping YAML.")]
+TrackingUri = Annotated[
+    str | None,
+    typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or ./mlflow.db)."),
+]
+
+
 @command()
 def build(
-    leads: Annotated[Path, typer.Option(help="Leads table (CSV or Parquet).")],
+    leads: Leads,
     out: Annotated[Path, typer.Option(help="Output training set (.parquet or .csv).")],
     horizon: Annotated[str, typer.Option(help="Label horizon, e.g. 30d.")] = "30d",
-    events: Annotated[Path | None, typer.Option(help="Events table.")] = None,
-    conversions: Annotated[Path | None, typer.Option(help="Conversions table.")] = None,
-    cutoffs: Annotated[
-        Path | None, typer.Option(help="Explicit cut-offs (lead_id, as_of).")
-    ] = None,
-    every: Annotated[str | None, typer.Option(help="Cut-off schedule, e.g. 7d.")] = None,
-    mapping: Annotated[Path | None, typer.Option(help="Column mapping YAML.")] = None,
+    events: Events = None,
+    conversions: Conversions = None,
+    cutoffs: Cutoffs = None,
+    every: Every = None,
+    mapping: MappingFile = None,
     spec_out: Annotated[
         Path | None, typer.Option(help="Write the fitted feature spec (JSON).")
     ] = None,
@@ -451,22 +464,20 @@ def print_scores(scores: pd.DataFrame, n: int = 10) -> None:
 
 @command()
 def train(
-    leads: Annotated[Path, typer.Option(help="Leads table (CSV or Parquet).")],
+    leads: Leads,
     out: Annotated[Path, typer.Option(help="Model directory to write.")],
-    events: Annotated[Path | None, typer.Option(help="Events table.")] = None,
-    conversions: Annotated[Path | None, typer.Option(help="Conversions table.")] = None,
-    cutoffs: Annotated[
-        Path | None, typer.Option(help="Explicit cut-offs (lead_id, as_of).")
-    ] = None,
+    events: Events = None,
+    conversions: Conversions = None,
+    cutoffs: Cutoffs = None,
     config: Annotated[
         Path | None,
         typer.Option(help="TrainConfig YAML (horizon, schedule, backtest, calibration, ...)."),
     ] = None,
-    every: Annotated[str | None, typer.Option(help="Cut-off schedule, e.g. 7d.")] = None,
+    every: Every = None,
     horizon: Annotated[str | None, typer.Option(help="Label horizon (default 30d).")] = None,
     max_age: Annotated[str | None, typer.Option(help="Only score leads up to this age.")] = None,
     start: Annotated[str | None, typer.Option(help="First scheduled cut-off.")] = None,
-    mapping: Annotated[Path | None, typer.Option(help="Column mapping YAML.")] = None,
+    mapping: MappingFile = None,
     exclude: Annotated[
         list[str] | None,
         typer.Option(help="Profile column that must not be a feature (repeatable)."),
@@ -494,10 +505,7 @@ def train(
         bool, typer.Option(help="Drop events/conversions of unknown leads (reported).")
     ] = False,
     mlflow: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
-    tracking_uri: Annotated[
-        str | None,
-        typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or ./mlflow.db)."),
-    ] = None,
+    tracking_uri: TrackingUri = None,
     experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "leadml",
     register: Annotated[
         str | None, typer.Option(help="Register the model under this name (alias challenger).")
@@ -674,19 +682,19 @@ def score(
         str,
         typer.Option(help="Model directory, or models:/NAME@champion from the MLflow registry."),
     ],
-    leads: Annotated[Path, typer.Option(help="Leads table.")],
+    leads: Leads,
     out: Annotated[Path, typer.Option(help="Output scores (.csv or .parquet).")],
-    events: Annotated[Path | None, typer.Option(help="Events table.")] = None,
+    events: Events = None,
     as_of: Annotated[
         str | None, typer.Option(help="Score every lead at this time (UTC if no zone).")
     ] = None,
     cutoffs: Annotated[Path | None, typer.Option(help="lead_id, as_of rows to score.")] = None,
-    mapping: Annotated[Path | None, typer.Option(help="Column mapping YAML.")] = None,
+    mapping: MappingFile = None,
     drop_unknown_leads: Annotated[
         bool, typer.Option(help="Drop events of unknown leads (reported).")
     ] = False,
     reasons: Annotated[int, typer.Option(help="Reasons per direction (0: none).")] = 3,
-    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    tracking_uri: TrackingUri = None,
     time_format: TimeFormat = None,
 ) -> None:
     """Score leads with a saved model: one row per (lead, as_of), in the order requested.
@@ -719,28 +727,52 @@ def score(
     console.print(f"wrote {len(scores):,} scores to {out}")
 
 
+@command("score-job")
+def score_job(
+    config: Annotated[Path, typer.Option(help="Scoring job YAML (pipelines/score_daily.yaml).")],
+) -> None:
+    """The scheduled scoring run: the champion scores the leads open at as_of; one file per run
+    (with the model name and version on every row), which leadml monitor later judges."""
+    from leadml.jobs import score_job as run_score_job
+
+    r = run_score_job(config)
+    for why, n in r.left_out.items():
+        console.print(f"[dim]left out: {n:,} leads {why}[/]")
+    if len(r.scores):
+        print_scores(
+            r.scores[
+                [
+                    c
+                    for c in r.scores.columns
+                    if not c.startswith(("reason", "scorecard_", "model_"))
+                ]
+            ]
+        )
+    console.print(f"wrote {len(r.scores):,} scores at {r.as_of} to {r.path}")
+
+
 @command()
 def evaluate(
     model: Annotated[
         str,
         typer.Option(help="Model directory, or models:/NAME@champion from the MLflow registry."),
     ],
-    leads: Annotated[Path, typer.Option(help="Leads table.")],
+    leads: Leads,
     events: Annotated[Path, typer.Option(help="Events table.")],
     conversions: Annotated[Path, typer.Option(help="Conversions table.")],
     out: Annotated[Path, typer.Option(help="Report directory to write.")],
-    every: Annotated[str | None, typer.Option(help="Cut-off schedule, e.g. 7d.")] = None,
-    cutoffs: Annotated[Path | None, typer.Option(help="Explicit cut-offs.")] = None,
+    every: Every = None,
+    cutoffs: Cutoffs = None,
     start: Annotated[str | None, typer.Option(help="First scheduled cut-off.")] = None,
     max_age: Annotated[str | None, typer.Option(help="Only leads up to this age.")] = None,
-    mapping: Annotated[Path | None, typer.Option(help="Column mapping YAML.")] = None,
+    mapping: MappingFile = None,
     in_sample: Annotated[
         bool,
         typer.Option(help="Also evaluate the model's training rows (figures labelled in-sample)."),
     ] = False,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 200,
     mlflow: Annotated[bool, typer.Option(help="Log the evaluation to MLflow.")] = True,
-    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    tracking_uri: TrackingUri = None,
     experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "leadml",
     time_format: TimeFormat = None,
 ) -> None:
@@ -791,12 +823,14 @@ def evaluate(
 def promote(
     name: Annotated[str, typer.Argument(help="Registered model name.")],
     version: Annotated[str, typer.Option(help="Version to make champion.")],
-    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    reason: Annotated[str, typer.Option(help="Why (kept in the alias history).")] = "by hand",
+    tracking_uri: TrackingUri = None,
 ) -> None:
-    """Move the champion alias to a version (the old champion becomes previous_champion)."""
+    """Move the champion alias to a version by hand (the old champion becomes
+    previous_champion); recorded in the alias history (leadml history NAME)."""
     from leadml.tracking import promote as do_promote
 
-    r = do_promote(name, version, tracking_uri=tracking_uri)
+    r = do_promote(name, version, tracking_uri=tracking_uri, reason=reason)
     console.print(
         f"{name}: champion -> version {r['champion']} (previous_champion: {r['previous_champion']})"
     )
@@ -805,15 +839,201 @@ def promote(
 @command()
 def rollback(
     name: Annotated[str, typer.Argument(help="Registered model name.")],
-    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    reason: Annotated[str, typer.Option(help="Why (kept in the alias history).")] = "by hand",
+    tracking_uri: TrackingUri = None,
 ) -> None:
-    """Restore previous_champion as champion."""
+    """Make the version that was champion before the current one champion again (from leadml's
+    alias history); recorded in the history."""
     from leadml.tracking import rollback as do_rollback
 
-    r = do_rollback(name, tracking_uri=tracking_uri)
+    r = do_rollback(name, tracking_uri=tracking_uri, reason=reason)
     console.print(
         f"{name}: champion -> version {r['champion']} (previous_champion: {r['previous_champion']})"
     )
+
+
+@command()
+def history(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    tracking_uri: TrackingUri = None,
+    all_moves: Annotated[
+        bool, typer.Option("--all", help="Every alias move, not only the champion's.")
+    ] = False,
+) -> None:
+    """Which version was champion from when to when, why, and by which run (MLflow keeps no
+    history of aliases; leadml records every move it makes)."""
+    from leadml.tracking import alias_history, champion_periods, registry_client
+
+    client = registry_client(tracking_uri)
+    if all_moves:
+        h = alias_history(client, name)
+        table = Table(title=f"{name}: alias moves")
+        for c in ("time", "alias", "version", "replaced", "action", "reason", "run_id", "actor"):
+            table.add_column(c)
+        for e in h.to_dict("records"):
+            table.add_row(
+                f"{pd.Timestamp(e['time']):%Y-%m-%d %H:%M:%S}",
+                *[_text(e[k]) for k in ("alias", "version", "replaced", "action", "reason")],
+                *[_text(e[k]) for k in ("run_id", "actor")],
+            )
+        console.print(table)
+        return
+    p = champion_periods(client, name)
+    table = Table(title=f"{name}: champion history")
+    for c in ("version", "since", "until", "action", "reason", "run"):
+        table.add_column(c)
+    for e in p.to_dict("records"):
+        until = "now" if pd.isna(e["until"]) else f"{pd.Timestamp(e['until']):%Y-%m-%d %H:%M:%S}"
+        table.add_row(
+            _text(e["version"]),
+            f"{pd.Timestamp(e['since']):%Y-%m-%d %H:%M:%S}",
+            until,
+            *[_text(e[k]) for k in ("action", "reason", "run_id")],
+        )
+    console.print(table if len(p) else f"{name}: no champion moves recorded yet")
+
+
+def _text(v: Any) -> str:
+    """A table cell: empty for a missing value."""
+    return "" if v is None or (isinstance(v, float) and v != v) else str(v)
+
+
+@command()
+def retrain(
+    config: Annotated[Path, typer.Option(help="Retraining job YAML (pipelines/retrain.yaml).")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Decide and report; register and move nothing.")
+    ] = False,
+) -> None:
+    """Retrain on fresh data; promote the challenger to champion only if the gate passes.
+
+    Exit codes: 0 promoted (or the rules scorecard registered on a cold start; with --dry-run:
+    would promote); 3 kept, with the reason; 4 another run holds the lock; 2 failed on bad input,
+    configuration or an unreachable registry (aliases untouched); 1 internal error."""
+    from leadml.jobs import EXIT_LOCKED, LockHeldError
+    from leadml.jobs import retrain as run_retrain
+
+    try:
+        r = run_retrain(config, dry_run=dry_run)
+    except LockHeldError as exc:
+        console.print(f"[bold yellow]skipped:[/] {exc}")
+        raise typer.Exit(code=EXIT_LOCKED) from None
+    _print_job(r)
+
+
+@command()
+def recalibrate(
+    config: Annotated[Path, typer.Option(help="Retraining job YAML (data, registry, gate).")],
+    window: Annotated[str, typer.Option(help="Recent labelled window to refit on.")] = "90d",
+    slope: Annotated[
+        bool, typer.Option("--slope/--intercept-only", help="Refit slope and intercept.")
+    ] = True,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Decide and report; register and move nothing.")
+    ] = False,
+) -> None:
+    """Refit only the champion's calibration on a recent labelled window; register the new
+    version and make it champion through the same gate as leadml retrain (same exit codes)."""
+    from leadml.jobs import EXIT_LOCKED, LockHeldError
+    from leadml.jobs import recalibrate as run_recalibrate
+
+    try:
+        r = run_recalibrate(config, window=window, slope=slope, dry_run=dry_run)
+    except LockHeldError as exc:
+        console.print(f"[bold yellow]skipped:[/] {exc}")
+        raise typer.Exit(code=EXIT_LOCKED) from None
+    _print_job(r)
+
+
+def _print_job(r: Any) -> None:
+    if r.gate is not None and len(r.gate.checks):
+        print_gate(r.gate)
+    for note in r.notes:
+        console.print(f"[dim]note: {note}[/]")
+    colour = "green" if r.exit_code == 0 else "yellow"
+    console.print(f"[bold {colour}]{r.decision}:[/] {r.reason}")
+    if r.report_path is not None:
+        console.print(
+            f"gate report: {r.report_path}" + (f"; MLflow run {r.run_id}" if r.run_id else "")
+        )
+    console.print(f"done in {r.seconds:.0f} s")
+    if r.exit_code:
+        raise typer.Exit(code=r.exit_code)
+
+
+@command()
+def monitor(
+    config: Annotated[Path, typer.Option(help="Monitoring job YAML (pipelines/monitor.yaml).")],
+) -> None:
+    """Judge past scores against real outcomes per cohort, and their drift before the labels
+    arrive; write tables, plots and an HTML page. Exit code 5 when an alert fires (0: none)."""
+    from leadml.jobs import monitor as run_monitor
+
+    r = run_monitor(config)
+    c = r.cohorts
+    table = Table(title="cohorts (estimates where the label windows are still open)")
+    cols = [
+        ("cohort", "cohort"),
+        ("rows", "rows"),
+        ("conversions", "conv"),
+        ("observed_rate", "observed"),
+        ("predicted_rate", "predicted"),
+        ("observed_expected", "O/E"),
+        ("ece", "ECE"),
+        ("auc", "AUC"),
+        ("expected_auc", "AUC est."),
+        ("psi_score", "PSI score"),
+    ]
+    cols = [(k, t) for k, t in cols if k in c.columns]
+    for _, t in cols:
+        table.add_column(t)
+    for rec in c.to_dict("records"):
+        cells = []
+        for k, _ in cols:
+            v = rec.get(k)
+            if k == "cohort":
+                cells.append(f"{pd.Timestamp(str(v)):%Y-%m-%d}")
+            elif v is None or (isinstance(v, float) and v != v):
+                cells.append("")
+            elif k in ("rows", "conversions"):
+                cells.append(f"{int(v):,}")
+            else:
+                cells.append(f"{v:.3f}")
+        table.add_row(*cells)
+    console.print(table)
+    for note in r.notes:
+        console.print(f"[dim]note: {note}[/]")
+    if len(r.trends):
+        counts = r.trends["trend"].value_counts()
+        console.print(
+            "score trend over the last days: "
+            + ", ".join(f"{k} {int(counts.get(k, 0)):,}" for k in ("rising", "steady", "falling"))
+        )
+    console.print(f"suggestion: {r.suggestion}")
+    if len(r.alerts):
+        for a in r.alerts.to_dict("records"):
+            console.print(
+                f"[bold red]alert[/] {pd.Timestamp(a['cohort']):%Y-%m-%d} {a['alert']}: {a['detail']}"
+            )
+    console.print(f"report: {r.out}/index.html" + (f"; MLflow run {r.run_id}" if r.run_id else ""))
+    if r.exit_code:
+        raise typer.Exit(code=r.exit_code)
+
+
+def print_gate(gate: Any) -> None:
+    """The gate's checks as a table."""
+    table = Table(title="promotion gate (champion vs challenger on the same frozen rows)")
+    for c in ("check", "passed", "value", "threshold", "detail"):
+        table.add_column(c, overflow="fold")
+    for r in gate.checks.itertuples(index=False):
+        mark = "n/a" if r.passed is None else ("[green]yes[/]" if r.passed else "[red]no[/]")
+        value = (
+            ""
+            if r.value is None or (isinstance(r.value, float) and r.value != r.value)
+            else (f"{r.value:.4f}" if isinstance(r.value, float) else str(r.value))
+        )
+        table.add_row(r.check, mark, value, str(r.threshold), str(r.detail))
+    console.print(table)
 
 
 @command()
@@ -866,11 +1086,11 @@ def rules(
     rules: Annotated[Path, typer.Argument(help="Scorecard YAML.")],
 ) -> None:
     """Check a scorecard YAML and print its points table."""
-    from leadml.rules import PointsScorecard
+    from leadml.rules import PointsScorecard, load_rules
 
-    sc = PointsScorecard(rules=rules)
-    t = sc.table()
-    table = Table(title=f"scorecard {sc._config().name!r} ({rules})")
+    config = load_rules(rules)
+    t = PointsScorecard(rules=config).table()
+    table = Table(title=f"scorecard {config.name!r} ({rules})")
     for c in t.columns:
         table.add_column(c)
     for r in t.itertuples(index=False):
@@ -891,62 +1111,32 @@ def demo(
 ) -> None:
     """The main job on an embedded synthetic CRM: training set, rules vs logistic vs LightGBM
     on the last window, the report, and a few scored leads."""
-    from leadml.datasets import make_crm
-    from leadml.modeling import train as train_model
+    from leadml.jobs import run_demo
 
-    t0 = time.perf_counter()
-    _progress.stage("generating a synthetic CRM")
-    crm = make_crm(n_leads, seed=seed)
+    r = run_demo(
+        n_leads, seed=seed, out=out, n_boot=n_boot, mlflow=mlflow, tracking_uri=tracking_uri
+    )
+    crm = r.crm
     console.print(
         f"synthetic CRM: {len(crm.leads):,} leads, {len(crm.events):,} events, "
         f"{len(crm.conversions):,} conversions, {crm.start:%Y-%m-%d} .. "
-        f"{crm.observed_until:%Y-%m-%d} ({time.perf_counter() - t0:.1f} s)"
+        f"{crm.observed_until:%Y-%m-%d}"
     )
-    rules_path = DEMO_RULES if DEMO_RULES.exists() else None
-    res = train_model(
-        crm.leads,
-        crm.events,
-        crm.conversions,
-        horizon=crm.horizon,
-        every=crm.every,
-        start=crm.start,
-        observed_until=crm.observed_until,
-        rules=rules_path,
-        seed=seed,
-        n_boot=n_boot,
-        reference=crm.truth.rename(columns={"p_true": "p"}),
-    )
-    _print_result(res)
+    _print_result(r.result)
     console.print(
         "[dim]reference = the generator's true probabilities given what a model can see "
         "(the best any model could do); the gap to it is the room left.[/]"
     )
-    model_dir = res.model.save(out / "model")
-    paths = res.report.write(out / "report")
-    model = res.model
-    if mlflow:
-        from leadml.tracking import load_model, log_training, promote
-
-        out.mkdir(parents=True, exist_ok=True)
-        uri = tracking_uri or f"sqlite:///{(out / 'mlflow.db').resolve()}"
-        _progress.stage("logging to MLflow, registering, promoting to champion")
-        info = log_training(res, tracking_uri=uri, register="leadml", rules_path=rules_path)
-        promote("leadml", info["version"], tracking_uri=uri)
-        model = load_model("models:/leadml@champion", tracking_uri=uri)
+    if r.mlflow:
+        uri = r.mlflow["tracking_uri"]
         console.print(
-            f"MLflow: run {info['run_id']}, registered leadml version {info['version']} as "
-            f"champion ({uri}; open it with: mlflow ui --backend-store-uri {uri})"
+            f"MLflow: run {r.mlflow['run_id']}, registered leadml version {r.mlflow['version']} "
+            f"as champion ({uri}; open it with: mlflow ui --backend-store-uri {uri})"
         )
-    # score the leads that are open at the end of the data, as an application would
-    now = crm.observed_until
-    converted = set(crm.conversions["lead_id"])
-    open_leads = crm.leads[~crm.leads["lead_id"].isin(converted)].tail(2000)
-    their_events = crm.events[crm.events["lead_id"].isin(open_leads["lead_id"])]
-    scores = model.score(open_leads, their_events, as_of=now, reasons=1)
-    top = scores.sort_values("p_convert", ascending=False, kind="stable")
+    top = r.scores.sort_values("p_convert", ascending=False, kind="stable")
     print_scores(top.drop(columns=["reason_neg_1", "scorecard_reasons"]), n=8)
     console.print(
-        f"model: {model_dir}  report: {paths['html']}  (total {time.perf_counter() - t0:.0f} s)"
+        f"model: {r.model_dir}  report: {r.report_paths['html']}  (total {r.seconds:.0f} s)"
     )
 
 
@@ -976,9 +1166,6 @@ def sample_data(
         f"wrote {len(crm.leads):,} leads, {len(crm.events):,} events and {len(crm.conversions):,} "
         f"conversions ({crm.start:%Y-%m-%d} .. {crm.observed_until:%Y-%m-%d}) to {out}"
     )
-
-
-DEMO_RULES = Path(__file__).resolve().parent / "rules" / "synthetic_crm.yaml"
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ LAYERS = [
     {"leadml.scoring"},
     {"leadml.modeling"},
     {"leadml.tracking"},
+    {"leadml.jobs"},
     {"leadml.cli", "leadml"},
 ]
 FLOOR = {pkg: i for i, floor in enumerate(LAYERS) for pkg in floor}

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from leadml.jobs import MonitorConfig, RetrainConfig, ScoreJobConfig, load_job_config
 from leadml.modeling import TrainConfig
 from leadml.schema import ColumnMapping
 
@@ -45,6 +46,15 @@ def _yaml(text: str) -> None:
     if set(data) <= {"leads", "events", "conversions", "cutoffs", "formats"}:
         formats = data.pop("formats", {})
         ColumnMapping(data, formats)
+    elif "data" in data:  # a job config: monitor (scores), score job (out, no train) or retrain
+        kind = (
+            MonitorConfig
+            if "scores" in data
+            else ScoreJobConfig
+            if "out" in data and "train" not in data
+            else RetrainConfig
+        )
+        load_job_config(kind, data)
     else:
         TrainConfig.from_dict(data)
 

@@ -16,7 +16,7 @@ any model can reach, not an oracle that knows the hidden state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -174,6 +174,32 @@ class CRMData:
         )
         out = cut.merge(self.truth, on=["lead_id", "as_of"], how="inner")
         return out.sort_values(["as_of", "lead_id"], kind="stable").reset_index(drop=True)
+
+    def snapshot(self, until: str | pd.Timestamp) -> CRMData:
+        """The CRM as it was known at ``until``: leads created, events logged and conversions
+        recorded before it, ``lost_at`` only where it had happened; the truth up to it. For
+        simulating scheduled jobs (each run sees a later snapshot of the same CRM)."""
+        t = pd.Timestamp(until)
+        t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+        if not self.start < t <= self.observed_until:
+            raise ConfigError(
+                f"snapshot: until must be after {self.start} and at most {self.observed_until}, "
+                f"got {t}."
+            )
+        leads = self.leads[self.leads["created_at"] < t].reset_index(drop=True)
+        if "lost_at" in leads.columns:
+            leads["lost_at"] = leads["lost_at"].where(leads["lost_at"] < t)
+        keep = set(leads["lead_id"])
+        events = self.events[
+            (self.events["timestamp"] < t) & self.events["lead_id"].isin(keep)
+        ].reset_index(drop=True)
+        conv = self.conversions[
+            (self.conversions["converted_at"] < t) & self.conversions["lead_id"].isin(keep)
+        ].reset_index(drop=True)
+        truth = self.truth[self.truth["as_of"] < t].reset_index(drop=True)
+        return replace(
+            self, leads=leads, events=events, conversions=conv, truth=truth, observed_until=t
+        )
 
 
 def _pick(rng: np.random.Generator, table: dict, n: int) -> np.ndarray:

@@ -17,6 +17,7 @@ from leadml.modeling._config import (
     LightGBMConfig,
     MinDataConfig,
     TrainConfig,
+    describe_validation_error,
 )
 from leadml.modeling._lgbm import (
     DEFAULT_PARAMS,
@@ -34,6 +35,7 @@ from leadml.modeling._train import (
     check_min_data,
     evaluate_model,
     labelled_rows,
+    rules_model,
     train,
     train_flat,
 )
@@ -62,12 +64,14 @@ __all__ = [
     "TrainResult",
     "check_min_data",
     "default_params",
+    "describe_validation_error",
     "evaluate_model",
     "fit_calibrator",
     "fit_procedure",
     "labelled_rows",
     "library_versions",
     "refit_booster",
+    "rules_model",
     "train",
     "train_booster",
     "train_flat",

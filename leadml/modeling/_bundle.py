@@ -16,6 +16,7 @@ import pandas as pd
 import yaml
 
 from leadml._files import check_model_dir, make_temp_dir
+from leadml._math import logit, sigmoid
 from leadml.exceptions import (
     ConfigError,
     DataContractError,
@@ -86,7 +87,7 @@ class LeadScoringModel:
         *,
         spec: FeatureSpec,
         booster: Any,
-        calibrator: Calibrator,
+        calibrator: Calibrator | None,
         scale: ScoreScale,
         scorecard: PointsScorecard,
         linear: LogisticBaseline | None = None,
@@ -109,6 +110,10 @@ class LeadScoringModel:
         self._cat_levels = {
             spec.profile_names_[c]: list(spec.levels_[c]) for c in spec.categorical_
         }
+        if booster is None:  # the rules scorecard as the model (a cold start)
+            return
+        if calibrator is None:
+            raise ConfigError("LeadScoringModel: a LightGBM model needs its calibrator.")
         pandas_cats = getattr(booster, "pandas_categorical", None) or []
         if pandas_cats and [list(v) for v in pandas_cats] != list(self._cat_levels.values()):
             raise ConfigError(
@@ -128,15 +133,22 @@ class LeadScoringModel:
         return list(self.spec.feature_names_)
 
     @property
+    def kind(self) -> str:
+        """``"model"`` (LightGBM, calibrated) or ``"rules"`` (the points scorecard is the model:
+        what a retraining job registers on a cold start, before there is data to learn from)."""
+        return "rules" if self.booster is None else "model"
+
+    @property
     def is_flat(self) -> bool:
         """True for a model of one row per lead (flat mode: no events, no cut-off times)."""
         return not self.spec.behaviour
 
     def __repr__(self) -> str:
         m = self.metadata
+        trees = "rules" if self.booster is None else self.booster.num_trees()
         return (
             f"LeadScoringModel(features={len(self.feature_names)}, trees="
-            f"{self.booster.num_trees()}, horizon={m.get('horizon')!r}, trained_at="
+            f"{trees}, horizon={m.get('horizon')!r}, trained_at="
             f"{m.get('trained_at')!r})"
         )
 
@@ -170,7 +182,19 @@ class LeadScoringModel:
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of conversion within the horizon, per row of a feature frame."""
+        if self.booster is None or self.calibrator is None:
+            raise NotFittedError(
+                "this is a rules model (the scorecard, a cold start): its probabilities come from "
+                "the scorecard inputs; use score() or probabilities(features, scorecard_inputs)."
+            )
         return self.calibrator.transform(self.predict_margin(X))
+
+    def probabilities(self, X: pd.DataFrame, rules_x: pd.DataFrame) -> np.ndarray:
+        """The model's probability per row: LightGBM's from the features ``X``, or for a rules
+        model the scorecard's calibrated points from its inputs ``rules_x``."""
+        if self.booster is None:
+            return np.asarray(self.scorecard.predict_proba(rules_x)[:, 1], dtype=float)
+        return self.predict_proba(X)
 
     def predict_linear(self, X: pd.DataFrame) -> np.ndarray:
         """The logistic-regression reference's calibrated probability."""
@@ -222,6 +246,11 @@ class LeadScoringModel:
     @property
     def explainer(self) -> Explainer:
         """The :class:`~leadml.explain.Explainer` of this model (built on first use)."""
+        if self.booster is None or self.calibrator is None:
+            raise NotFittedError(
+                "a rules model has no LightGBM contributions to explain: its reasons are the "
+                "scorecard rules that fired (score(..., reasons=k) gives them)."
+            )
         if self._explainer is None:
             self._explainer = Explainer(self.booster, self.calibrator, self.spec)
         return self._explainer
@@ -250,6 +279,36 @@ class LeadScoringModel:
             engine=engine,
         )
 
+    def recalibrated(self, a: float, b: float, *, note: str = "") -> LeadScoringModel:
+        """A copy whose probabilities are ``sigmoid(a * logit(p) + b)`` of this model's ``p``
+        (a logistic recalibration: ``b`` moves the level, ``a`` the spread; ranking unchanged for
+        ``a > 0``). The 0-100 score keeps its meaning (each training-time quantile is moved the
+        same way), so the bands and capacity thresholds still hold."""
+        if self.booster is None or self.calibrator is None:
+            raise NotFittedError("a rules model has no LightGBM calibrator to recalibrate.")
+        if not a > 0:
+            raise ConfigError(
+                f"recalibrated: the slope must be positive (got {a}); it would reverse the model."
+            )
+        c = self.calibrator
+        if c.method == "sigmoid":
+            cal = Calibrator("sigmoid", a=a * c.a, b=a * c.b + b, note=note)
+        else:
+            y = sigmoid(a * (logit(np.asarray(c.y)) + c.shift) + b)
+            cal = Calibrator("isotonic", x=list(c.x), y=[float(v) for v in y], note=note)
+        q = sigmoid(a * logit(np.asarray(self.scale.quantiles)) + b)
+        model = LeadScoringModel(
+            spec=self.spec,
+            booster=self.booster,
+            calibrator=cal,
+            scale=ScoreScale([float(v) for v in q], dict(self.scale.bands)),
+            scorecard=self.scorecard,
+            linear=self.linear,
+            linear_calibrator=self.linear_calibrator,
+            metadata=dict(self.metadata),
+        )
+        return model
+
     # ------------------------------------------------------------------ persistence
     @staticmethod
     def check_destination(path: str | Path, *, overwrite: bool = False) -> Path:
@@ -268,8 +327,9 @@ class LeadScoringModel:
         path = self.check_destination(path, overwrite=overwrite)
         tmp = make_temp_dir(path)
         try:
-            self.booster.save_model(str(tmp / FILES["booster"]))
-            _dump(tmp / FILES["calibrator"], self.calibrator.to_dict())
+            if self.booster is not None and self.calibrator is not None:
+                self.booster.save_model(str(tmp / FILES["booster"]))
+                _dump(tmp / FILES["calibrator"], self.calibrator.to_dict())
             self.spec.to_json(tmp / FILES["spec"])
             scorecard = self.scorecard.to_dict()  # the rules as YAML, the mapping as JSON
             (tmp / FILES["rules"]).write_text(yaml.safe_dump(scorecard["rules"], sort_keys=False))
@@ -288,6 +348,7 @@ class LeadScoringModel:
             meta = {
                 **self.metadata,
                 "format_version": FORMAT_VERSION,
+                "kind": self.kind,
                 "scale": self.scale.to_dict(),
                 "files": FILES,
                 "checksums": checksums,
@@ -320,7 +381,8 @@ class LeadScoringModel:
                 "the metadata."
             )
         _verify(path, meta)
-        booster = lgb.Booster(model_file=str(path / FILES["booster"]))
+        rules_only = meta.get("kind") == "rules"
+        booster = None if rules_only else lgb.Booster(model_file=str(path / FILES["booster"]))
         spec = FeatureSpec.from_json(path / FILES["spec"])
         sc = PointsScorecard.from_dict(
             {
@@ -334,12 +396,14 @@ class LeadScoringModel:
             linear = LogisticBaseline.from_dict(d["model"])
             lin_cal = Calibrator.from_dict(d["calibrator"])
         scale = ScoreScale.from_dict(meta.pop("scale"))
-        for key in ("files", "format_version", "checksums"):
+        for key in ("files", "format_version", "checksums", "kind"):
             meta.pop(key, None)
         model = cls(
             spec=spec,
             booster=booster,
-            calibrator=Calibrator.from_dict(json.loads((path / FILES["calibrator"]).read_text())),
+            calibrator=None
+            if rules_only
+            else Calibrator.from_dict(json.loads((path / FILES["calibrator"]).read_text())),
             scale=scale,
             scorecard=sc,
             linear=linear,
@@ -380,7 +444,10 @@ def _read_metadata(path: Path) -> dict[str, Any]:
 def _verify(path: Path, meta: dict[str, Any]) -> None:
     """Check every model file against its recorded SHA-256 before any of them is parsed."""
     sums = meta.get("checksums")
-    required = [FILES[k] for k in ("booster", "calibrator", "spec", "rules", "rules_fit")]
+    parts: tuple[str, ...] = ("spec", "rules", "rules_fit")
+    if meta.get("kind") != "rules":
+        parts = ("booster", "calibrator", *parts)
+    required = [FILES[k] for k in parts]
     missing = [f for f in required if not (path / f).is_file()]
     if missing:
         raise ConfigError(

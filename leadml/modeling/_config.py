@@ -27,6 +27,7 @@ __all__ = [
     "LightGBMConfig",
     "MinDataConfig",
     "TrainConfig",
+    "describe_validation_error",
 ]
 
 DEFAULT_BANDS: dict[str, float | None] = {"hot": 80, "warm": 50, "cold": None}
@@ -111,12 +112,15 @@ class BacktestConfig(_Section):
     ``T`` (``as_of + gap <= T``; ``gap`` defaults to the horizon). With ``origins = k``, ``k``
     consecutive test blocks of that size (rolling-origin evaluation, each trained on all rows
     known at its origin); the report is the latest one, with the spread over all of them.
+    ``n_jobs`` runs the origins in that many processes (joblib; same results, more memory).
     """
 
     origins: int = Field(1, ge=1, le=12)
     test_share: float = Field(0.2, gt=0, lt=0.5)
     min_test_conversions: int = Field(100, ge=1)
     gap: str | None = None
+    n_jobs: int = Field(1, ge=1, le=64)
+    """Origins run in parallel processes (joblib) when > 1; the results are the same."""
 
     @field_validator("gap", mode="before")
     @classmethod
@@ -222,7 +226,9 @@ class TrainConfig(_Section):
         try:
             super().__init__(**_expand_shorthands(data))
         except ValidationError as exc:
-            raise ConfigError(f"train config: {_describe(exc, TrainConfig)}") from None
+            raise ConfigError(
+                f"train config: {describe_validation_error(exc, TrainConfig)}"
+            ) from None
 
     @field_validator("horizon", "every", "max_age", mode="before")
     @classmethod
@@ -331,7 +337,9 @@ def _allowed(model: type[BaseModel]) -> list[str]:
     return list(model.model_fields)
 
 
-def _describe(exc: ValidationError, root: type[BaseModel]) -> str:
+def describe_validation_error(exc: ValidationError, root: type[BaseModel]) -> str:
+    """One line for the first error of a pydantic config: the key named, with a 'did you mean'
+    for an unknown key and the allowed ones listed, and the fix."""
     err = exc.errors()[0]
     loc = [str(p) for p in err["loc"]]
     where = ".".join(loc) or "top level"
@@ -339,12 +347,17 @@ def _describe(exc: ValidationError, root: type[BaseModel]) -> str:
     if err["type"] == "extra_forbidden":
         model: type[BaseModel] = root
         for part in loc[:-1]:
+            if part not in model.model_fields:
+                break
             ann = model.model_fields[part].annotation
-            if isinstance(ann, type) and issubclass(ann, BaseModel):
-                model = ann
+            for cand in (ann, *getattr(ann, "__args__", ())):  # X, or X | None
+                if isinstance(cand, type) and issubclass(cand, BaseModel):
+                    model = cand
+                    break
         allowed = _allowed(model)
         if model is TrainConfig:
             allowed = [*allowed, *_SHORTHANDS]
+
         close = difflib.get_close_matches(loc[-1], allowed, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return (

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
 
@@ -464,6 +465,107 @@ def _same(a: FeatureSpec, b: FeatureSpec) -> bool:
     return a is b or a.to_dict() == b.to_dict()
 
 
+def _backtest_origin(
+    i: int,
+    n_folds: int,
+    fold: Any,
+    *,
+    spec: FeatureSpec | None,
+    spec_p: FeatureSpec,
+    feats_p: pd.DataFrame,
+    cfg: TrainConfig,
+    data: LeadData,
+    rows: pd.DataFrame,
+    rules_x: pd.DataFrame,
+    rules: Any,
+    y: np.ndarray,
+    t: np.ndarray,
+    gap_us: int,
+    delay: np.ndarray,
+    conv_at: np.ndarray,
+    h: pd.Timedelta,
+    reference: pd.DataFrame | None,
+) -> dict[str, Any]:
+    """One backtest origin: the procedure fitted on the rows known at the origin, evaluated on
+    the test block after it (origins are independent: ``backtest.n_jobs`` runs them in
+    parallel processes with joblib, with the same results)."""
+    latest = i == n_folds - 1
+    origin = pd.Timestamp(fold.origin, unit="us", tz="UTC")
+    _progress.stage(
+        f"backtest {i + 1}/{n_folds} at {origin:%Y-%m-%d}: the procedure on "
+        f"{int(fold.train.sum()):,} rows, evaluated on {int(fold.test.sum()):,}"
+    )
+    spec_t = _fit_spec(spec, cfg, data, origin)
+    feats_t = (
+        feats_p
+        if _same(spec_t, spec_p)
+        else compute_features(spec_t, data, rows[["lead_id", "as_of"]], engine="auto")
+    )
+    X_t = feats_t[spec_t.feature_names_]
+    tr, te = fold.train, fold.test
+    fitted_t = fit_procedure(
+        X_t.loc[tr].reset_index(drop=True),
+        rules_x.loc[tr].reset_index(drop=True),
+        y[tr],
+        t[tr],
+        spec=spec_t,
+        rules=rules,
+        config=cfg,
+        gap=gap_us,
+        fmt=_fmt_us,
+        delay=delay[tr],
+        open_windows=_open_windows(
+            X_t.loc[fold.gap].reset_index(drop=True),
+            rows.loc[fold.gap, ["lead_id", "as_of"]],
+            conv_at[fold.gap],
+            origin,
+            h,
+        ),
+    )
+    m_t = _bundle(spec_t, fitted_t)
+    test_rows = rows.loc[te].reset_index(drop=True)
+    rep = _report(
+        m_t,
+        feats_t.loc[te].reset_index(drop=True),
+        rules_x.loc[te].reset_index(drop=True),
+        y[te],
+        test_rows,
+        reference=reference,
+        n_boot=cfg.n_boot if latest else 0,
+        seed=cfg.seed,
+        title=f"Backtest: rules vs logistic regression vs LightGBM (origin {origin:%Y-%m-%d})",
+        explain=latest,
+        seen_leads=rows.loc[tr, "lead_id"],
+    )
+    per_origin = [
+        {
+            "origin": origin,
+            "test_from": test_rows["as_of"].min(),
+            "test_to": test_rows["as_of"].max(),
+            "rows": int(te.sum()),
+            "conversions": int(y[te].sum()),
+            "model": model_name,
+            **{str(k): v for k, v in row.items()},
+        }
+        for model_name, row in rep.metrics.iterrows()
+    ]
+    if latest:
+        m_t.metadata.update(
+            {
+                "mode": "events",
+                "horizon": str(h),
+                "horizon_days": h / pd.Timedelta(days=1),
+                "schedule": cfg.every,
+                "backtest": _fold_meta(fold, rows, cfg),
+                "production": _production_meta(rows.loc[tr], origin, fitted_t),
+                "lightgbm": _lgbm_meta(fitted_t.fit_info),
+                "config": cfg.to_dict(),
+                "note": "the backtest model (the procedure run at the origin), not the one to ship",
+            }
+        )
+    return {"per_origin": per_origin, "report": rep, "model": m_t, "notes": fitted_t.notes}
+
+
 def train(
     leads: pd.DataFrame | LeadData,
     events: pd.DataFrame | None = None,
@@ -563,85 +665,31 @@ def train(
     conv_at = _conversion_times(data, rows)
     delay = _horizon_share(conv_at, rows["as_of"], h)
     delay[y != 1] = np.nan
-    per_origin, report, model_t, last_fold = [], None, None, folds[-1]
-    for i, fold in enumerate(folds):
-        latest = i == len(folds) - 1
-        origin = pd.Timestamp(fold.origin, unit="us", tz="UTC")
-        _progress.stage(
-            f"backtest {i + 1}/{len(folds)} at {origin:%Y-%m-%d}: the procedure on "
-            f"{int(fold.train.sum()):,} rows, evaluated on {int(fold.test.sum()):,}"
-        )
-        spec_t = _fit_spec(spec, cfg, data, origin)
-        feats_t = (
-            feats_p
-            if _same(spec_t, spec_p)
-            else compute_features(spec_t, data, rows[["lead_id", "as_of"]], engine="auto")
-        )
-        X_t = feats_t[spec_t.feature_names_]
-        tr, te = fold.train, fold.test
-        fitted_t = fit_procedure(
-            X_t.loc[tr].reset_index(drop=True),
-            rules_x.loc[tr].reset_index(drop=True),
-            y[tr],
-            t[tr],
-            spec=spec_t,
-            rules=rules,
-            config=cfg,
-            gap=gap_us,
-            fmt=_fmt_us,
-            delay=delay[tr],
-            open_windows=_open_windows(
-                X_t.loc[fold.gap].reset_index(drop=True),
-                rows.loc[fold.gap, ["lead_id", "as_of"]],
-                conv_at[fold.gap],
-                origin,
-                h,
-            ),
-        )
-        if latest:
-            notes += [f"backtest: {n}" for n in fitted_t.notes]
-        m_t = _bundle(spec_t, fitted_t)
-        test_rows = rows.loc[te].reset_index(drop=True)
-        rep = _report(
-            m_t,
-            feats_t.loc[te].reset_index(drop=True),
-            rules_x.loc[te].reset_index(drop=True),
-            y[te],
-            test_rows,
-            reference=reference,
-            n_boot=cfg.n_boot if latest else 0,
-            seed=cfg.seed,
-            title=f"Backtest: rules vs logistic regression vs LightGBM (origin {origin:%Y-%m-%d})",
-            explain=latest,
-            seen_leads=rows.loc[tr, "lead_id"],
-        )
-        for model_name, row in rep.metrics.iterrows():
-            per_origin.append(
-                {
-                    "origin": origin,
-                    "test_from": test_rows["as_of"].min(),
-                    "test_to": test_rows["as_of"].max(),
-                    "rows": int(te.sum()),
-                    "conversions": int(y[te].sum()),
-                    "model": model_name,
-                    **{str(k): v for k, v in row.items()},
-                }
-            )
-        if latest:
-            report, model_t = rep, m_t
-            model_t.metadata.update(
-                {
-                    "mode": "events",
-                    "horizon": str(h),
-                    "horizon_days": h / pd.Timedelta(days=1),
-                    "schedule": cfg.every,
-                    "backtest": _fold_meta(fold, rows, cfg),
-                    "production": _production_meta(rows.loc[tr], origin, fitted_t),
-                    "lightgbm": _lgbm_meta(fitted_t.fit_info),
-                    "config": cfg.to_dict(),
-                    "note": "the backtest model (the procedure run at the origin), not the one to ship",
-                }
-            )
+    last_fold = folds[-1]
+    shared = {
+        "spec": spec,
+        "spec_p": spec_p,
+        "feats_p": feats_p,
+        "cfg": cfg,
+        "data": data,
+        "rows": rows,
+        "rules_x": rules_x,
+        "rules": rules,
+        "y": y,
+        "t": t,
+        "gap_us": gap_us,
+        "delay": delay,
+        "conv_at": conv_at,
+        "h": h,
+        "reference": reference,
+    }
+    runs = joblib.Parallel(n_jobs=min(cfg.backtest.n_jobs, len(folds)))(
+        joblib.delayed(_backtest_origin)(i, len(folds), fold, **shared)
+        for i, fold in enumerate(folds)
+    )
+    per_origin = [row for run in runs for row in run["per_origin"]]
+    report, model_t = runs[-1]["report"], runs[-1]["model"]
+    notes += [f"backtest: {n}" for n in runs[-1]["notes"]]
     assert report is not None
     assert model_t is not None
     _progress.stage(f"production fit on all {len(rows):,} labelled rows")
@@ -695,6 +743,10 @@ def train(
             "backtest": {
                 **_fold_meta(last_fold, rows, cfg),
                 "origins": [str(pd.Timestamp(f.origin, unit="us", tz="UTC")) for f in folds],
+                "metrics": {
+                    str(k): {str(m): float(v) for m, v in row.items() if pd.notna(v)}
+                    for k, row in report.metrics.iterrows()
+                },
             },
             "production": _production_meta(rows, lr.end, fitted_p),
             "lightgbm": _lgbm_meta(fitted_p.fit_info),
@@ -990,6 +1042,75 @@ def evaluate_model(
         }
     )
     return report
+
+
+def rules_model(
+    leads: pd.DataFrame | LeadData,
+    events: pd.DataFrame | None = None,
+    conversions: pd.DataFrame | None = None,
+    *,
+    config: TrainConfig | Mapping[str, Any] | str | Path | None = None,
+    cutoffs: pd.DataFrame | None = None,
+    **options: Any,
+) -> LeadScoringModel:
+    """The rules scorecard as a model (``kind == "rules"``), for a cold start: too little data
+    for a learned model, but applications need scores from day one.
+
+    The scorecard's points are mapped to a probability on whatever labelled rows exist (two
+    parameters; a reversed mapping is refused), the 0-100 score is the percentile among those
+    rows, the reasons are the rules that fired. It needs at least one converted and one
+    not-converted labelled lead; below that a :class:`NotEnoughDataError` names the counts.
+    """
+    from leadml.rules import PointsScorecard
+
+    cfg = _resolve_config(config, options)
+    data = (
+        leads
+        if isinstance(leads, LeadData)
+        else validate_lead_data(leads, events, conversions, unknown_leads=cfg.unknown_leads)
+    )
+    lr = labelled_rows(data, cfg, cutoffs, caller="rules_model")
+    rows = lr.rows
+    y = rows["label"].to_numpy(dtype=np.int64)
+    if len(rows) == 0 or y.min() == y.max():
+        raise NotEnoughDataError(
+            f"rules_model: the {len(rows):,} labelled rows hold {int(y.sum())} conversions and "
+            f"{int((y == 0).sum())} non-conversions; even the scorecard's points-to-probability "
+            "mapping needs one of each. Fix: wait for the first conversions (and non-conversions "
+            "past the horizon), or score with the points alone (leadml rules)."
+        )
+    rules = load_rules(cfg.rules if cfg.rules is not None else DEFAULT_RULES)
+    rules_x = scorecard_inputs(rules, data, rows[["lead_id", "as_of"]])
+    sc = PointsScorecard(rules=rules).fit(rules_x, y)
+    end = lr.end
+    spec = _fit_spec(None, cfg, data, end)
+    p = sc.predict_proba(rules_x)[:, 1]
+    model = LeadScoringModel(
+        spec=spec,
+        booster=None,
+        calibrator=None,
+        scale=ScoreScale.fit(p, cfg.bands),
+        scorecard=sc,
+    )
+    model.metadata.update(
+        {
+            "mode": "events" if spec.behaviour else "flat",
+            "horizon": str(cfg.horizon_td),
+            "horizon_days": cfg.horizon_td / pd.Timedelta(days=1),
+            "schedule": cfg.every,
+            "observed_until": str(end),
+            "trained_at": str(pd.Timestamp.now(tz="UTC").floor("s")),
+            "versions": library_versions(),
+            "config": cfg.to_dict(),
+            "production": {
+                "rows": len(rows),
+                "conversions": int(y.sum()),
+                "train_window": [str(rows["as_of"].min()), str(rows["as_of"].max())],
+            },
+            "note": "the rules scorecard as the model (cold start: too little data to learn)",
+        }
+    )
+    return model
 
 
 # ---------------------------------------------------------------------------------- flat mode

@@ -14,7 +14,8 @@ __all__ = ["read_table"]
 def read_table(
     source: str | Path | pd.DataFrame, *, table: str = "table", sep: str | None = None
 ) -> pd.DataFrame:
-    """Read a CSV (``.csv``, ``.csv.gz``, ``.txt``) or Parquet file, or pass a DataFrame through.
+    """Read a CSV (``.csv``, ``.csv.gz``, ``.txt``) or Parquet file, a folder of Parquet parts
+    (read in name order), or pass a DataFrame through.
 
     Parameters
     ----------
@@ -29,6 +30,14 @@ def read_table(
     path = Path(source)
     if not path.exists():
         raise DataContractError(f"{table}: file not found: {path}. Fix: check the path.")
+    if path.is_dir():
+        parts = sorted(path.glob("*.parquet")) + sorted(path.glob("*.pq"))
+        if not parts:
+            raise DataContractError(
+                f"{table}: {path} is a folder without Parquet files (*.parquet). Fix: point at "
+                "the file, or at a folder of Parquet parts of the table."
+            )
+        return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
     name = path.name.lower()
     known = name.endswith((".parquet", ".pq", ".csv", ".csv.gz", ".txt", ".tsv"))
     if known and path.is_file() and path.stat().st_size == 0:

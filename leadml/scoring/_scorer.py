@@ -70,7 +70,10 @@ class ScoringModel(Protocol):
     @property
     def explainer(self) -> Any: ...
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray: ...
+    @property
+    def kind(self) -> str: ...
+
+    def probabilities(self, X: pd.DataFrame, rules_x: pd.DataFrame) -> np.ndarray: ...
 
 
 def validate_inputs(
@@ -212,7 +215,7 @@ def score_leads(
     _progress.stage(
         f"scoring {len(feats):,} rows" + (f", {reasons} reasons each" if reasons else "")
     )
-    p = model.predict_proba(feats)
+    p = model.probabilities(feats, rules_x)
     score = model.scale.score(p)
     pts = model.scorecard.points(rules_x)
     grades = model.scorecard.grades(rules_x, points=pts)
@@ -230,7 +233,11 @@ def score_leads(
         }
     )
     if reasons:
-        wide, _ = model.explainer.reasons(feats, k=reasons, structured=False)
+        wide = (
+            _scorecard_reasons(model.scorecard, pts, reasons)
+            if model.kind == "rules"
+            else model.explainer.reasons(feats, k=reasons, structured=False)[0]
+        )
         out = pd.concat([out, wide], axis=1)
         out["scorecard_reasons"] = model.scorecard.reasons_text(pts)
     if len(out) != len(cut):
@@ -259,6 +266,26 @@ def explain_leads(
     long.insert(0, "lead_id", ids["lead_id"].to_numpy()[long["row"].to_numpy()])
     long.insert(1, "as_of", _utc(ids["as_of"]).iloc[long["row"].to_numpy()].to_numpy())
     return long.drop(columns=["row"])
+
+
+def _scorecard_reasons(scorecard: PointsScorecard, pts: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The reason columns of a rules model: the rules that gave the most points up and down, in
+    the scorecard's words (``"demo_request (+40 points)"``)."""
+    names = [r.name for _, r in scorecard.config_.rules]
+    P = pts[names].to_numpy(dtype=float)
+    n = len(P)
+    wide: dict[str, np.ndarray] = {}
+    for prefix, sign in (("reason_", 1.0), ("reason_neg_", -1.0)):
+        order = np.argsort(-sign * P, axis=1, kind="stable")
+        for rank in range(k):
+            col = np.full(n, "", dtype=object)
+            if rank < P.shape[1]:
+                j = order[:, rank]
+                v = P[np.arange(n), j]
+                for i in np.flatnonzero(v * sign > 0):
+                    col[i] = f"{names[j[i]]} ({v[i]:+.0f} points)"
+            wide[f"{prefix}{rank + 1}"] = col
+    return pd.DataFrame(wide)
 
 
 def empty_scores(reasons: int) -> pd.DataFrame:

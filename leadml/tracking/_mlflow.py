@@ -13,6 +13,17 @@ from typing import Any
 import pandas as pd
 
 from leadml.exceptions import ConfigError
+from leadml.tracking._registry import (
+    CHALLENGER,
+    CHAMPION,
+    PREVIOUS_CHAMPION,
+    aliases,
+    champion_periods,
+    move_aliases,
+    quick_http,
+    registry_client,
+    resolve_tracking_uri,
+)
 
 __all__ = [
     "CHALLENGER",
@@ -21,25 +32,16 @@ __all__ = [
     "load_model",
     "load_registered",
     "log_evaluation",
+    "log_model_run",
+    "log_rules_model",
     "log_training",
     "promote",
     "resolve_tracking_uri",
     "rollback",
 ]
 
-CHAMPION, CHALLENGER, PREVIOUS_CHAMPION = "champion", "challenger", "previous_champion"
 MODEL_FILE = Path(__file__).with_name("pyfunc_model.py")
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
-
-
-def resolve_tracking_uri(uri: str | None = None) -> str:
-    """``uri``, else ``MLFLOW_TRACKING_URI``, else a SQLite file in the working directory."""
-    if uri:
-        return uri
-    env = os.environ.get("MLFLOW_TRACKING_URI")
-    if env:
-        return env
-    return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
 
 
 def _flatten(prefix: str, obj: Any, out: dict[str, Any]) -> None:
@@ -98,6 +100,8 @@ def _example(model: Any) -> pd.DataFrame:
         lead[c] = levels[0] if levels else None
     for c in spec.numeric_:
         lead[c] = 1.0
+    if getattr(spec, "has_accounts_", False):
+        lead["account_id"] = "example-account"
     for r in model.scorecard.input_columns():
         if r not in lead and r in {
             getattr(x, "field", None) for _, x in model.scorecard.config_.rules
@@ -132,7 +136,6 @@ def log_training(
     ``challenger`` alias at it. Returns ``run_id``, ``tracking_uri``, ``model_uri`` and ``version``.
     """
     import mlflow
-    from mlflow.models import infer_signature
 
     from leadml._version import __version__
 
@@ -217,25 +220,7 @@ def log_training(
             model.metadata["mlflow_run_id"] = run.info.run_id
             if register:
                 model.metadata["registered_name"] = register
-            model_dir = model.save(Path(tmp) / "leadml_model")
-            example = _example(model)
-            from leadml.tracking._pyfunc import score_records
-
-            with warnings.catch_warnings():
-                # "score" is an integer column and never missing: MLflow's hint does not apply
-                warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-                signature = infer_signature(
-                    example, score_records(model, example, {"reasons": 3}), params={"reasons": 3}
-                )
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=str(MODEL_FILE),
-                artifacts={"leadml_model": str(model_dir)},
-                code_paths=[str(PACKAGE_DIR)],
-                pip_requirements=_requirements(),
-                signature=signature,
-                input_example=example,
-            )
+            info = _log_pyfunc(model, Path(tmp))
         version = None
         if register:
             mv = mlflow.register_model(info.model_uri, register)
@@ -248,6 +233,99 @@ def log_training(
             "model_uri": info.model_uri,
             "version": version,
         }
+
+
+def _log_pyfunc(model: Any, tmp: Path) -> Any:
+    """Log ``model`` to the active run as the leadml pyfunc (models-from-code: the model folder
+    as an artifact, leadml's code beside it, a signature and an input example)."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from leadml.tracking._pyfunc import score_records
+
+    model_dir = model.save(tmp / "leadml_model")
+    example = _example(model)
+    with warnings.catch_warnings():
+        # "score" is an integer column and never missing: MLflow's hint does not apply
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        signature = infer_signature(
+            example, score_records(model, example, {"reasons": 3}), params={"reasons": 3}
+        )
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(MODEL_FILE),
+        artifacts={"leadml_model": str(model_dir)},
+        code_paths=[str(PACKAGE_DIR)],
+        pip_requirements=_requirements(),
+        signature=signature,
+        input_example=example,
+    )
+
+
+def log_model_run(
+    model: Any,
+    *,
+    tracking_uri: str | None = None,
+    experiment: str = "leadml",
+    run_name: str | None = None,
+    params: dict[str, Any] | None = None,
+    tags: dict[str, str] | None = None,
+    texts: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Log a :class:`~leadml.modeling.LeadScoringModel` that did not come out of ``train`` (a
+    recalibrated champion, the rules model of a cold start) as the leadml pyfunc in a new run,
+    with ``params``, ``tags`` and text artifacts. Returns ``run_id``, ``tracking_uri`` and
+    ``model_uri``."""
+    import mlflow
+
+    from leadml._version import __version__
+
+    uri = resolve_tracking_uri(tracking_uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=run_name) as run:
+        if params:
+            mlflow.log_params({k: ("" if v is None else v) for k, v in params.items()})
+        mlflow.set_tags(
+            {
+                "leadml.version": __version__,
+                "leadml.kind": model.kind,
+                **{k: str(v)[:5000] for k, v in (tags or {}).items()},
+            }
+        )
+        for path, text in (texts or {}).items():
+            mlflow.log_text(text, path)
+        model.metadata["mlflow_run_id"] = run.info.run_id
+        with tempfile.TemporaryDirectory() as tmp:
+            info = _log_pyfunc(model, Path(tmp))
+        return {"run_id": run.info.run_id, "tracking_uri": uri, "model_uri": info.model_uri}
+
+
+def log_rules_model(
+    model: Any,
+    *,
+    tracking_uri: str | None = None,
+    experiment: str = "leadml",
+    reason: str = "",
+) -> dict[str, Any]:
+    """Log a rules model (:func:`leadml.modeling.rules_model`, a cold start) as the leadml
+    pyfunc in a new run tagged ``leadml.kind=rules``. Returns ``run_id`` and ``model_uri``."""
+    prod = model.metadata.get("production") or {}
+    return log_model_run(
+        model,
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        run_name="cold start: rules scorecard",
+        params={
+            "kind": "rules",
+            "scorecard": model.scorecard.config_.name,
+            "horizon": model.metadata.get("horizon"),
+            "rows": prod.get("rows"),
+            "conversions": prod.get("conversions"),
+        },
+        tags={"leadml.reason": reason},
+        texts={"scorecard/points.csv": model.scorecard.table().to_csv(index=False)},
+    )
 
 
 def log_evaluation(
@@ -315,42 +393,73 @@ def _client(tracking_uri: str | None) -> Any:
     return mlflow.MlflowClient(tracking_uri=uri)
 
 
-def _alias_version(client: Any, name: str, alias: str) -> str | None:
-    try:
-        return str(client.get_model_version_by_alias(name, alias).version)
-    except Exception:
-        return None
-
-
 def promote(
-    name: str, version: str | int, *, tracking_uri: str | None = None
+    name: str,
+    version: str | int,
+    *,
+    tracking_uri: str | None = None,
+    reason: str = "promoted by hand",
+    run_id: str | None = None,
+    actor: str | None = None,
 ) -> dict[str, str | None]:
-    """Point ``champion`` at ``version``; the old champion becomes ``previous_champion``."""
-    client = _client(tracking_uri)
+    """Point ``champion`` at ``version``; the old champion becomes ``previous_champion``. Both
+    move or neither does, and the move is recorded in the alias history (``leadml history``)."""
+    client = registry_client(tracking_uri)
     try:
         client.get_model_version(name, str(version))
     except Exception as exc:
         raise ConfigError(f"registry: model {name!r} has no version {version} ({exc}).") from None
-    old = _alias_version(client, name, CHAMPION)
-    if old is not None and old != str(version):
-        client.set_registered_model_alias(name, PREVIOUS_CHAMPION, old)
-    client.set_registered_model_alias(name, CHAMPION, str(version))
+    old = aliases(client, name).get(CHAMPION)
+    if old == str(version):
+        return {
+            "champion": str(version),
+            "previous_champion": aliases(client, name).get(PREVIOUS_CHAMPION),
+        }
+    moves: dict[str, str | None] = {CHAMPION: str(version)}
+    if old is not None:
+        moves = {PREVIOUS_CHAMPION: old, **moves}
+    move_aliases(
+        client,
+        name,
+        moves,
+        action="promote",
+        reason=reason,
+        run_id=run_id,
+        actor=actor,
+        expect={CHAMPION: old},
+    )
     return {"champion": str(version), "previous_champion": old}
 
 
-def rollback(name: str, *, tracking_uri: str | None = None) -> dict[str, str | None]:
-    """Restore ``previous_champion`` as ``champion`` (the current one becomes the previous)."""
-    client = _client(tracking_uri)
-    prev = _alias_version(client, name, PREVIOUS_CHAMPION)
+def rollback(
+    name: str,
+    *,
+    tracking_uri: str | None = None,
+    reason: str = "rolled back by hand",
+    actor: str | None = None,
+) -> dict[str, str | None]:
+    """Make the version that was ``champion`` before the current one champion again (from the
+    alias history; ``previous_champion`` when there is no history), recorded in the history."""
+    client = registry_client(tracking_uri)
+    now = aliases(client, name)
+    cur = now.get(CHAMPION)
+    periods = champion_periods(client, name)
+    earlier = (
+        periods[periods["version"] != cur]["version"] if cur is not None else periods["version"]
+    )
+    prev = str(earlier.iloc[-1]) if len(earlier) else now.get(PREVIOUS_CHAMPION)
     if prev is None:
         raise ConfigError(
-            f"registry: model {name!r} has no '{PREVIOUS_CHAMPION}' alias to roll back to. Fix: "
-            "promote a version first (leadml promote NAME --version N)."
+            f"registry: model {name!r} has no earlier champion to roll back to (no alias history "
+            f"and no '{PREVIOUS_CHAMPION}' alias). Fix: promote a version first (leadml promote "
+            "NAME --version N)."
         )
-    cur = _alias_version(client, name, CHAMPION)
-    client.set_registered_model_alias(name, CHAMPION, prev)
+    moves: dict[str, str | None] = {CHAMPION: prev}
     if cur is not None:
-        client.set_registered_model_alias(name, PREVIOUS_CHAMPION, cur)
+        moves = {PREVIOUS_CHAMPION: cur, **moves}
+    move_aliases(
+        client, name, moves, action="rollback", reason=reason, actor=actor, expect={CHAMPION: cur}
+    )
     return {"champion": prev, "previous_champion": cur}
 
 
@@ -409,20 +518,64 @@ def registered_version_of_run(name: str, run_id: str) -> str | None:
         return None
     import mlflow
 
-    keys = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ.update({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"})
-    try:
-        client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-        quoted = name.replace("'", "\\'")
-        found = client.search_model_versions(f"name='{quoted}' and run_id='{run_id}'")
-    except Exception:  # a server without registry access still serves: fall back to the run id
-        return None
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with quick_http(timeout=5):
+        try:
+            client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+            quoted = name.replace("'", "\\'")
+            found = client.search_model_versions(f"name='{quoted}' and run_id='{run_id}'")
+        except Exception:  # a server without registry access still serves: use the run id
+            return None
     versions = sorted(str(v.version) for v in found if v.name == name)
     return versions[0] if len(versions) == 1 else None
+
+
+def log_to_run(
+    run_id: str,
+    *,
+    tracking_uri: str | None = None,
+    texts: dict[str, str] | None = None,
+    tags: dict[str, str] | None = None,
+    metrics: dict[str, float] | None = None,
+) -> None:
+    """Add text artifacts (``path -> text``), tags and metrics to a finished run."""
+    client = registry_client(tracking_uri)
+    for path, text in (texts or {}).items():
+        client.log_text(run_id, text, path)
+    for k, v in (tags or {}).items():
+        client.set_tag(run_id, k, str(v)[:5000])
+    for key, value in (metrics or {}).items():
+        if value is not None and pd.notna(value):
+            client.log_metric(run_id, key, float(value))
+
+
+def register_version(
+    name: str,
+    model_uri: str,
+    *,
+    tracking_uri: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> str:
+    """Register ``model_uri`` as a new version of ``name`` (created if needed), with ``tags``;
+    no alias is moved. Returns the version."""
+    import mlflow
+
+    client = registry_client(tracking_uri)
+    mv = mlflow.register_model(
+        model_uri, name, tags={k: str(v)[:5000] for k, v in (tags or {}).items()}
+    )
+    version = str(mv.version)
+    for k, v in (tags or {}).items():
+        client.set_model_version_tag(name, version, k, str(v)[:5000])
+    return version
+
+
+def version_info(name: str, version: str, *, tracking_uri: str | None = None) -> dict[str, Any]:
+    """Tags and creation time (UTC) of a registered version."""
+    client = registry_client(tracking_uri)
+    mv = client.get_model_version(name, str(version))
+    return {
+        "version": str(mv.version),
+        "created": pd.Timestamp(int(mv.creation_timestamp), unit="ms", tz="UTC"),
+        "tags": dict(mv.tags or {}),
+        "run_id": mv.run_id,
+    }

@@ -18,6 +18,8 @@ One row per lead to score (a batch is several rows; one lead is one row):
 - ``lead_id`` (string) and ``created_at`` (ISO 8601 timestamp, UTC if no zone);
 - ``as_of`` (ISO 8601, optional): when to score; missing -> now (UTC);
 - the profile columns the model was trained on (missing values are fine);
+- ``account_id`` (string, optional) when the model has account roll-ups: they are computed
+  from the leads of that account in the same request;
 - ``events`` (string, optional): a JSON array of the lead's events,
   ``[{"timestamp": "...", "event_type": "page_view", "detail": "/pricing"}, ...]``;
   only events strictly before ``as_of`` count.

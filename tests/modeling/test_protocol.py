@@ -131,6 +131,10 @@ def test_rolling_origins_report_the_spread(small):
     spread = res.report.origin_spread()
     assert ("lightgbm", "sd") in spread.index
     assert spread.loc[("lightgbm", "min"), "auc"] <= spread.loc[("lightgbm", "max"), "auc"]
+    # origins are independent: run in two processes (joblib), the same figures and model
+    par = _train(crm, origins=3, backtest={"origins": 3, "n_jobs": 2})
+    pd.testing.assert_frame_equal(par.backtest, bt)
+    assert par.model.booster.model_to_string() == res.model.booster.model_to_string()
 
 
 def test_one_decision_time_per_lead_uses_every_row():

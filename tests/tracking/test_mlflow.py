@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 import urllib.request
@@ -30,84 +27,17 @@ from leadml.tracking import (
     resolve_tracking_uri,
     rollback,
 )
+from tests._servers import free_port, mlflow_server, start_process, stop_process
 
 BIN = Path(sys.executable).parent
+
 RULES = "models/scorecard.yaml"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"process exited with {proc.returncode}: {proc.stdout.read() if proc.stdout else ''}"
-            )
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(url)
-
-
-def _start(cmd: list[str], url: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, **(env or {})},
-        start_new_session=True,  # its own process group: killed as a whole
-    )
-    try:
-        _wait(url, proc)
-    except BaseException:
-        _stop(proc)
-        raise
-    return proc
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    d = tmp_path_factory.mktemp("mlflow")
-    port = _free_port()
-    proc = _start(
-        [
-            str(BIN / "mlflow"),
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{d / 'mlflow.db'}",
-            "--default-artifact-root",
-            str(d / "artifacts"),
-            "--no-serve-artifacts",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        f"http://127.0.0.1:{port}/health",
-    )
-    yield f"http://127.0.0.1:{port}"
-    _stop(proc)
+    with mlflow_server(tmp_path_factory.mktemp("mlflow")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -197,8 +127,8 @@ def test_tracking_registry_and_serving_end_to_end(server, crm, tmp_path):
     # one rule for the model's identity: the pyfunc looks its registry version up at load
     assert (pyfunc["model_version"] == "1").all()
 
-    port = _free_port()
-    serve = _start(
+    port = free_port()
+    serve = start_process(
         [
             str(BIN / "mlflow"),
             "models",
@@ -227,7 +157,7 @@ def test_tracking_registry_and_serving_end_to_end(server, crm, tmp_path):
         with urllib.request.urlopen(req, timeout=120) as r:
             answer = pd.DataFrame(json.loads(r.read())["predictions"])
     finally:
-        _stop(serve)
+        stop_process(serve)
     np.testing.assert_array_equal(
         answer["p_convert"].to_numpy(dtype=float), direct["p_convert"].to_numpy()
     )
@@ -309,7 +239,7 @@ def test_the_registry_lookup_at_load_needs_an_explicit_tracking_uri(monkeypatch,
     assert registered_version_of_run("leadml", "abc") is None
     assert list(tmp_path.iterdir()) == []
     # an unreachable server: one short attempt, then the run id is used
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
     t0 = time.time()
     assert registered_version_of_run("it's", "abc") is None
     assert time.time() - t0 < 30
