@@ -16,7 +16,8 @@ from leadml.jobs._config import GateConfig
 __all__ = ["GateResult", "captured_at_capacity", "evaluate_gate", "rows_hash"]
 
 GATE_METRICS = ["auc", "log_loss", "brier", "ece", "citl"]
-WEEK_US = 7 * 86_400_000_000
+MONDAY = pd.Timestamp("1970-01-05", tz="UTC")
+"""Weeks run Monday to Sunday (UTC), as the monitor's weekly cohorts."""
 
 
 @dataclass
@@ -79,9 +80,10 @@ def rows_hash(rows: pd.DataFrame) -> str:
 def captured_at_capacity(
     y: np.ndarray, p: np.ndarray, as_of: pd.Series, *, capacity: int | None, share: float
 ) -> int:
-    """Conversions among the leads sales would call: each week (by ``as_of``) the top
-    ``capacity`` rows by ``p`` (or the top ``share`` of that week's rows), ties by row order."""
-    week = pd.to_datetime(as_of, utc=True).astype("datetime64[us, UTC]").astype("int64") // WEEK_US
+    """Conversions among the leads sales would call: each week (Monday to Sunday, by ``as_of``)
+    the top ``capacity`` rows by ``p`` (or the top ``share`` of that week's rows), ties by row
+    order."""
+    week = (pd.to_datetime(as_of, utc=True) - MONDAY) // pd.Timedelta(days=7)
     df = pd.DataFrame({"w": np.asarray(week), "p": np.asarray(p, float), "y": np.asarray(y)})
     df["rank"] = df.groupby("w")["p"].rank(method="first", ascending=False)
     size = df.groupby("w")["p"].transform("size")

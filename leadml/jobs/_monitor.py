@@ -168,8 +168,8 @@ def read_scores(source: str | Path, base: Path | None = None) -> pd.DataFrame:
             raise DataContractError(
                 f"scores: not found: {path}. Fix: point scores: at the files leadml score wrote."
             )
-        if path.is_dir() and not list(path.glob("*.parquet")):
-            files = [str(f) for f in sorted(path.glob("*.csv"))]
+        if path.is_dir():
+            files = [str(f) for f in sorted([*path.glob("*.parquet"), *path.glob("*.csv")])]
             if not files:
                 raise DataContractError(f"scores: {path} holds no .csv or .parquet score files.")
             df = pd.concat([read_table(f, table="scores") for f in files], ignore_index=True)
@@ -183,6 +183,12 @@ def read_scores(source: str | Path, base: Path | None = None) -> pd.DataFrame:
         )
     df["lead_id"] = df["lead_id"].astype(str)
     df["as_of"] = parse_times(df["as_of"], table="scores", column="as_of", ids=df["lead_id"])
+    if df["as_of"].isna().all():
+        raise DataContractError(
+            "scores: no row has an as_of time (scores of a flat-mode model, one row per lead, have "
+            "none), so they cannot be grouped into cohorts or matched to outcome windows. Fix: "
+            "monitor an event model's scores, or add the time each lead was scored as as_of."
+        )
     return df
 
 
@@ -226,8 +232,15 @@ def monitor(config: str | Path | dict[str, Any] | MonitorConfig) -> MonitorResul
     tables = cfg.data.load(base, needed=("leads", "conversions"))
     model = _load_model(cfg, base, scores)
     horizon = pd.Timedelta(model.metadata.get("horizon", "30 days"))
-    conversions = tables["conversions"]
+    conversions = tables["conversions"].assign(lead_id=lambda d: d["lead_id"].astype(str))
     events = tables.get("events")
+    known = set(tables["leads"]["lead_id"].astype(str))
+    if not scores["lead_id"].isin(known).any():
+        raise DataContractError(
+            f"scores: none of the {len(scores):,} score rows' lead ids is in the leads table (e.g. "
+            f"{scores['lead_id'].head(3).tolist()}; the leads table has e.g. "
+            f"{sorted(known)[:3]}). Fix: point data.leads at the leads these scores are of."
+        )
     until = _observed_until(tables)
     notes: list[str] = []
     if "status" in scores.columns:
@@ -238,6 +251,16 @@ def monitor(config: str | Path | dict[str, Any] | MonitorConfig) -> MonitorResul
                 "yet created) left out"
             )
         scores = scores.loc[~closed_leads].reset_index(drop=True)
+    in_leads = scores["lead_id"].isin(known)
+    if not in_leads.all():
+        notes.append(
+            f"{int((~in_leads).sum()):,} score rows of leads not in the leads table left out"
+        )
+        scores = scores.loc[in_leads].reset_index(drop=True)
+    missing_time = scores["as_of"].isna()
+    if missing_time.any():
+        notes.append(f"{int(missing_time.sum()):,} score rows without an as_of time left out")
+        scores = scores.loc[~missing_time].reset_index(drop=True)
     rows = _labels(scores, conversions, horizon, until)
     before = rows["converted_before"]
     if before.any():
@@ -245,6 +268,11 @@ def monitor(config: str | Path | dict[str, Any] | MonitorConfig) -> MonitorResul
             f"{int(before.sum()):,} score rows of leads already converted at as_of left out"
         )
     rows = rows.loc[~before].reset_index(drop=True)
+    if rows.empty:
+        raise DataContractError(
+            "scores: no score row is left to judge (" + "; ".join(notes) + "). Fix: monitor the "
+            "scores of open leads (what leadml score-job writes)."
+        )
     rows["cohort"] = _cohort_start(rows["as_of"], period)
     _progress.stage(f"judging {rows['cohort'].nunique()} cohorts of {len(rows):,} scores")
     cohorts, bands, deciles = _labelled_cohorts(rows, cfg)
@@ -257,7 +285,11 @@ def monitor(config: str | Path | dict[str, Any] | MonitorConfig) -> MonitorResul
     cohorts = cohorts.sort_values("cohort").reset_index(drop=True)
     alerts = _alerts(cohorts, drift, cfg)
     suggestion = _suggestion(cohorts, model, cfg)
-    trends = score_trends(rows, days=cfg.trend_days)
+    trends = (
+        score_trends(rows, days=cfg.trend_days)
+        if "score" in rows.columns
+        else pd.DataFrame(columns=["lead_id", "scores", "score_change", "trend"])
+    )
     res = MonitorResult(cohorts, bands, deciles, drift, trends, alerts, suggestion, notes=notes)
     out = (Path(cfg.out) if Path(cfg.out).is_absolute() else base / cfg.out).resolve()
     res.out = _write(res, out, model, cfg)
@@ -317,8 +349,15 @@ def _labelled_cohorts(
             y, p = lab["label"].to_numpy(), lab["p_convert"].to_numpy(float)
             rec.update({"conversions": int(y.sum()), "observed_rate": float(y.mean())})
             rec["observed_expected"] = float(y.sum() / max(p.sum(), 1e-12))
+            # sales calls a lead once a week: its first score of the cohort counts (daily score
+            # files would otherwise let one hot lead fill seven slots)
+            once = lab.sort_values("as_of", kind="stable").drop_duplicates("lead_id")
+            y1, p1 = once["label"].to_numpy(), once["p_convert"].to_numpy(float)
             rec["captured"] = captured_at_capacity(
-                y, p, lab["as_of"], capacity=cfg.capacity, share=cfg.capacity_share
+                y1, p1, once["as_of"], capacity=cfg.capacity, share=cfg.capacity_share
+            )
+            rec["captured_low"], rec["captured_high"] = _captured_interval(
+                y1, p1, once["as_of"], once["lead_id"], cfg
             )
             if 0 < y.sum() < len(y):
                 boot = bootstrap_metrics(
@@ -333,6 +372,13 @@ def _labelled_cohorts(
                     rec[str(m["metric"])] = m["estimate"]
                     rec[f"{m['metric']}_low"] = m["low"]
                     rec[f"{m['metric']}_high"] = m["high"]
+                # the ECE of a resample is biased upwards (noise adds to every bin's gap): the
+                # basic bootstrap interval (2 x estimate - percentiles) corrects for that
+                e = rec["ece"]
+                rec["ece_low"], rec["ece_high"] = (
+                    max(0.0, 2 * e - rec["ece_high"]),
+                    max(0.0, 2 * e - rec["ece_low"]),
+                )
                 # observed / expected = 1 / citl
                 rec["observed_expected_low"] = (
                     1 / rec["citl_high"] if rec.get("citl_high") else np.nan
@@ -349,6 +395,7 @@ def _labelled_cohorts(
                             "rows": len(b),
                             "predicted": float(b["p_convert"].mean()),
                             "observed": float(b["label"].mean()),
+                            **_wilson(int(b["label"].sum()), len(b)),
                         }
                     )
             cb = calibration_bins(y, p, n_bins=10)
@@ -360,12 +407,62 @@ def _labelled_cohorts(
                         "rows": int(d["n"]),
                         "predicted": float(d["p_mean"]),
                         "observed": float(d["y_rate"]),
+                        **_wilson(round(d["y_rate"] * d["n"]), int(d["n"])),
                     }
                 )
         elif len(lab):
             rec["note"] = f"{len(g) - len(lab):,} rows' label windows still open"
         recs.append(rec)
     return pd.DataFrame(recs), pd.DataFrame(band_rows), pd.DataFrame(dec_rows)
+
+
+def _wilson(k: int, n: int, z: float = 1.96) -> dict[str, float]:
+    """The 95 % Wilson interval of an observed rate ``k / n`` (``observed_low``, ``_high``)."""
+    if n == 0:
+        return {"observed_low": float("nan"), "observed_high": float("nan")}
+    phat = k / n
+    centre = (phat + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return {  # (rounding can put a bound a hair past the rate at k = 0 or k = n)
+        "observed_low": float(min(max(centre - half, 0.0), phat)),
+        "observed_high": float(max(min(centre + half, 1.0), phat)),
+    }
+
+
+def _captured_interval(
+    y: np.ndarray, p: np.ndarray, as_of: pd.Series, leads: pd.Series, cfg: MonitorConfig
+) -> tuple[float, float]:
+    """A 95 % interval of the conversions captured at capacity: a Poisson bootstrap over leads
+    (each lead's rows weighted by one Poisson(1) draw per resample), the capacity applied to the
+    weighted rows of each week, all resamples at once."""
+    if cfg.n_boot < 1 or len(y) == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(cfg.seed)
+    codes, uniq = pd.factorize(leads)
+    w = rng.poisson(1.0, size=(cfg.n_boot, len(uniq)))[:, codes].astype(float)
+    monday = pd.Timestamp("1970-01-05", tz="UTC")
+    week = ((pd.to_datetime(as_of, utc=True) - monday) // pd.Timedelta(days=7)).to_numpy()
+    total = np.zeros(cfg.n_boot)
+    for wk in np.unique(week):
+        idx = np.flatnonzero(week == wk)
+        idx = idx[np.lexsort((idx, -p[idx]))]  # best first, ties by row order
+        ww = w[:, idx]
+        cum = np.cumsum(ww, axis=1)
+        k = cfg.capacity if cfg.capacity is not None else np.ceil(cfg.capacity_share * cum[:, -1:])
+        total += (ww * (cum <= k) * y[idx]).sum(axis=1)
+    return float(np.percentile(total, 2.5)), float(np.percentile(total, 97.5))
+
+
+def _score_reference(model: Any) -> np.ndarray:
+    """The shares of the 0-100 score in deciles among the training-time leads, from the model's
+    own score scale (its 101 quantiles, each 1 % of the leads, the two ends half), so rounding
+    and ties (isotonic steps) are in the reference and not read as drift."""
+    q = np.asarray(model.scale.quantiles, dtype=float)
+    s = model.scale.score(q)
+    w = np.full(len(q), 1.0)
+    w[[0, -1]] = 0.5
+    ref = np.bincount(np.minimum(s // 10, 9).astype(int), weights=w, minlength=10)
+    return ref / ref.sum()
 
 
 def _drift(
@@ -427,13 +524,14 @@ def _drift(
         sample = sample.reset_index(drop=True)
         cur_feats = model.features(tables["leads"], events, cutoffs=sample[["lead_id", "as_of"]])[0]
         cur_feats["cohort"] = sample["cohort"].to_numpy()
+    ref_scores = _score_reference(model)
     for cohort, g in rows.groupby("cohort", sort=True):
         rec: dict[str, Any] = {"cohort": cohort, "rows": len(g)}
         if "score" in g.columns:
             s = pd.to_numeric(g["score"], errors="coerce").dropna().to_numpy(float)
             if len(s):
                 counts = np.bincount(np.minimum((s // 10).astype(int), 9), minlength=10)
-                rec["psi_score"] = psi(np.full(10, 0.1), counts / counts.sum())
+                rec["psi_score"] = psi(ref_scores, counts / counts.sum())
         if cur_feats is not None and ref_feats is not None:
             cf = cur_feats[cur_feats["cohort"] == cohort]
             for f, (how, b) in bins.items():
@@ -443,8 +541,9 @@ def _drift(
 
 
 def _alerts(cohorts: pd.DataFrame, drift: pd.DataFrame, cfg: MonitorConfig) -> pd.DataFrame:
-    """Alerts fire only on evidence: a labelled cohort with enough conversions whose interval
-    clears the limit (observed/expected, ECE, AUC), or a PSI over the limit."""
+    """Alerts fire only on evidence, in labelled cohorts with enough conversions: observed /
+    expected outside its range with an interval that excludes 1; the whole ECE interval above
+    its limit; the whole AUC interval below its limit. And a PSI over its limit."""
     out = []
     lo, hi = cfg.oe_range
     for r in cohorts.to_dict("records"):

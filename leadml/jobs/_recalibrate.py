@@ -25,6 +25,7 @@ from leadml.jobs._gate import evaluate_gate, rows_hash
 from leadml.jobs._lock import JobLock
 from leadml.jobs._retrain import EXIT_KEPT, EXIT_PROMOTED, RetrainResult
 from leadml.jobs._shared import (
+    champion_data_end,
     job_context,
     register_and_promote,
     segment_frame,
@@ -95,22 +96,31 @@ def recalibrate(
             from leadml.io import load_tables
 
             cut = load_tables(cutoffs=base / cfg.cutoffs)["cutoffs"]
-        rows = labelled_rows(data, tcfg, cut, caller="recalibrate").rows
+        lr = labelled_rows(data, tcfg, cut, caller="recalibrate")
+        rows = lr.rows
         span = parse_duration(window, name="window")
         rows = rows[rows["as_of"] > rows["as_of"].max() - span].reset_index(drop=True)
-        if rows.empty or rows["label"].sum() < 2 * cfg.gate.min_eval_conversions:
+        # only rows the champion never saw: scored after the end of the data it was fitted on
+        end, how = champion_data_end(model)
+        if end is not None:
+            rows = rows[rows["as_of"] >= end].reset_index(drop=True)
+        mid = rows["as_of"].quantile(0.5) if len(rows) else None
+        fit_part = (rows["as_of"] <= mid).to_numpy() if mid is not None else np.zeros(0, bool)
+        need = cfg.gate.min_eval_conversions
+        halves = [rows.loc[fit_part, "label"], rows.loc[~fit_part, "label"]]
+        if any(hv.sum() < need or hv.sum() == len(hv) for hv in halves):
+            since = f", scored after the champion's data ended ({end:%Y-%m-%d})" if end else ""
             raise ConfigError(
-                f"recalibrate: the last {window} hold {len(rows):,} fully labelled rows with "
-                f"{int(rows['label'].sum()) if len(rows) else 0} conversions; fitting on one half "
-                f"and judging on the other needs {2 * cfg.gate.min_eval_conversions} "
-                "(2 x gate.min_eval_conversions). Fix: a longer --window."
+                f"recalibrate: the last {window} hold {len(rows):,} fully labelled rows{since}, "
+                f"with {int(halves[0].sum())} conversions in the older half and "
+                f"{int(halves[1].sum())} in the newer one; fitting on one and judging on the other "
+                f"needs {need} in each (gate.min_eval_conversions). Fix: a longer --window, or "
+                "wait for more outcomes."
             )
         _progress.stage(f"champion's probabilities on {len(rows):,} recent labelled rows")
         feats, rules_x = model.features(data, cutoffs=rows[["lead_id", "as_of"]])
         p = model.predict_proba(feats)
         y = rows["label"].to_numpy(int)
-        mid = rows["as_of"].quantile(0.5)
-        fit_part = (rows["as_of"] <= mid).to_numpy()
         a_fit, b_fit = recalibration(p[fit_part], y[fit_part], slope=slope)
         judge = rows.loc[~fit_part].reset_index(drop=True)
         p_new = model.recalibrated(a_fit, b_fit).predict_proba(feats.loc[~fit_part])
@@ -137,6 +147,8 @@ def recalibrate(
                         (model.metadata.get("production") or {}).get("train_window", [None])[0],
                         str(rows["as_of"].max()),
                     ],
+                    # the recalibration saw outcomes up to here: the next gate starts after it
+                    "labels_known_until": str(lr.end),
                 },
             }
         )
@@ -192,7 +204,7 @@ def recalibrate(
             "eval_rows": len(judge),
             "eval_hash": digest,
             "report_path": path,
-            "notes": [note],
+            "notes": [note, *([how] if how else [])],
         }
         if mode == "dry_run" or not gate.passed:
             res = RetrainResult(

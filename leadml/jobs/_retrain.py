@@ -21,6 +21,7 @@ from leadml.jobs._config import RetrainConfig
 from leadml.jobs._gate import GateResult, evaluate_gate, rows_hash
 from leadml.jobs._lock import JobLock
 from leadml.jobs._shared import (
+    champion_data_end,
     job_context,
     register_and_promote,
     segment_frame,
@@ -117,8 +118,7 @@ def _cycle(
     if champ_model is not None and champ_kind != "rules":
         # no row scored after the champion's labels ended can have a known outcome yet: say so
         # before spending the training
-        prod = champ_model.metadata.get("production") or {}
-        known = prod.get("labels_known_until")
+        known, _ = champion_data_end(champ_model)
         latest = max(
             pd.Timestamp(t)
             for t in (
@@ -129,15 +129,15 @@ def _cycle(
             )
             if t is not None and pd.notna(t)
         )
-        if known and latest - cfg.train.horizon_td < pd.Timestamp(known):
+        if known is not None and latest - cfg.train.horizon_td < known:
             return _kept(
                 cfg,
                 champion,
                 f"no new outcomes yet: the champion was trained on the data up to "
-                f"{pd.Timestamp(known):%Y-%m-%d} and the data now ends {latest:%Y-%m-%d}, so no "
+                f"{known:%Y-%m-%d} and the data now ends {latest:%Y-%m-%d}, so no "
                 f"lead scored since has a known {cfg.train.horizon} outcome; a challenger could "
                 "not be compared with it on rows neither was trained on. Run again after "
-                f"{pd.Timestamp(known) + cfg.train.horizon_td:%Y-%m-%d}.",
+                f"{known + cfg.train.horizon_td:%Y-%m-%d}.",
                 base,
             )
     try:
@@ -153,10 +153,12 @@ def _cycle(
     if champ_model is not None and champ_kind != "rules":
         # only rows scored after the champion's labels ended (as in deployment): an earlier row
         # shares its lead's outcome with the champion's training rows, which would favour it
-        prod = champ_model.metadata.get("production") or {}
-        known = prod.get("labels_known_until") or (prod.get("train_window") or [None, None])[1]
-        if known:
-            end = pd.Timestamp(known)
+        end, how = champion_data_end(champ_model)
+        if end is None:
+            notes.append(how)
+        else:
+            if how:
+                notes.append(f"the champion's data end {end:%Y-%m-%d} {how}")
             after = (rows["as_of"] >= end).to_numpy()
             fresh = int(rows.loc[after, "label"].sum())
             if fresh < cfg.gate.min_eval_conversions:
@@ -209,7 +211,7 @@ def _cycle(
             p_new,
             p_rules,
             None,
-            cfg.gate.model_copy(update={"beat_rules": False}),
+            cfg.gate.model_copy(update={"beat_rules": False, "segments": []}),
             smoke=smoke,
         )
         gate.checks = gate.checks[gate.checks["check"] == "pyfunc_smoke_test"].reset_index(

@@ -17,6 +17,7 @@ from leadml.jobs._gate import GateResult
 
 __all__ = [
     "JobContext",
+    "champion_data_end",
     "job_context",
     "register_and_promote",
     "segment_frame",
@@ -133,9 +134,22 @@ def register_and_promote(
     kind: str,
     action: str = "retrain",
 ) -> str:
-    from leadml.tracking import move_aliases, register_version, registry_client
+    from leadml.tracking import (
+        RegistryError,
+        aliases,
+        move_aliases,
+        register_version,
+        registry_client,
+    )
 
     _progress.stage(f"registering {cfg.model_name} and moving the champion alias")
+    now = aliases(registry_client(uri), cfg.model_name).get("champion")
+    if now != champion:  # checked again at the move; this keeps a stale winner unregistered
+        raise RegistryError(
+            f"registry: {cfg.model_name}@champion is version {now} now, not {champion} as when "
+            "this run compared against it (another run moved it). Nothing was registered or "
+            "moved; run again to compare against the new one."
+        )
     version = register_version(
         cfg.model_name,
         model_uri,
@@ -187,4 +201,21 @@ def segment_frame(cfg: RetrainConfig, data: Any, cut: pd.DataFrame) -> pd.DataFr
         cut[["lead_id"]]
         .merge(data.leads[["lead_id", *cfg.gate.segments]], on="lead_id", how="left")
         .drop(columns="lead_id")
+    )
+
+
+def champion_data_end(model: Any) -> tuple[pd.Timestamp | None, str]:
+    """Up to when the champion knew outcomes: ``production.labels_known_until`` (the end of the
+    data it was trained or recalibrated on), else its last training cut-off plus its horizon;
+    ``None`` when its metadata holds neither (then say so: the comparison may favour it)."""
+    prod = model.metadata.get("production") or {}
+    if prod.get("labels_known_until"):
+        return pd.Timestamp(prod["labels_known_until"]), ""
+    window = prod.get("train_window") or []
+    if len(window) == 2 and window[1]:
+        h = pd.Timedelta(model.metadata.get("horizon", "30 days"))
+        return pd.Timestamp(window[1]) + h, "(from its last training cut-off plus its horizon)"
+    return None, (
+        "the champion's metadata does not say up to when it was trained: the evaluation rows may "
+        "include its training rows, which favours it"
     )

@@ -305,7 +305,11 @@ class LeadScoringModel:
             scorecard=self.scorecard,
             linear=self.linear,
             linear_calibrator=self.linear_calibrator,
-            metadata=dict(self.metadata),
+            metadata={
+                k: v
+                for k, v in self.metadata.items()  # a new model: not the old one's registry entry
+                if k not in ("registered_name", "registered_version", "mlflow_run_id")
+            },
         )
         return model
 

@@ -23,6 +23,7 @@ from leadml.tracking._registry import (
     quick_http,
     registry_client,
     resolve_tracking_uri,
+    rollback_target,
 )
 
 __all__ = [
@@ -438,21 +439,20 @@ def rollback(
     reason: str = "rolled back by hand",
     actor: str | None = None,
 ) -> dict[str, str | None]:
-    """Make the version that was ``champion`` before the current one champion again (from the
-    alias history; ``previous_champion`` when there is no history), recorded in the history."""
+    """Make the version that was ``champion`` before the current one champion again, recorded in
+    the history. From leadml's alias history replayed as a stack (two rollbacks step back twice);
+    ``previous_champion`` only when there is no history."""
     client = registry_client(tracking_uri)
     now = aliases(client, name)
     cur = now.get(CHAMPION)
-    periods = champion_periods(client, name)
-    earlier = (
-        periods[periods["version"] != cur]["version"] if cur is not None else periods["version"]
-    )
-    prev = str(earlier.iloc[-1]) if len(earlier) else now.get(PREVIOUS_CHAMPION)
+    has_history = len(champion_periods(client, name)) > 0
+    prev = rollback_target(client, name) if has_history else now.get(PREVIOUS_CHAMPION)
     if prev is None:
         raise ConfigError(
-            f"registry: model {name!r} has no earlier champion to roll back to (no alias history "
-            f"and no '{PREVIOUS_CHAMPION}' alias). Fix: promote a version first (leadml promote "
-            "NAME --version N)."
+            f"registry: model {name!r} has no earlier champion to roll back to (its alias history "
+            f"holds none before version {cur}, or there is no history and no "
+            f"'{PREVIOUS_CHAMPION}' alias). Fix: promote a version by hand (leadml promote NAME "
+            "--version N)."
         )
     moves: dict[str, str | None] = {CHAMPION: prev}
     if cur is not None:

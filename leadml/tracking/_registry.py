@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ __all__ = [
     "quick_http",
     "registry_client",
     "resolve_tracking_uri",
+    "rollback_target",
 ]
 
 CHAMPION, CHALLENGER, PREVIOUS_CHAMPION = "champion", "challenger", "previous_champion"
@@ -94,12 +96,25 @@ def registry_client(tracking_uri: str | None, *, quick: bool = False) -> Any:
     return client
 
 
+def _missing(exc: Exception) -> bool:
+    """True when MLflow says the registered model does not exist (not for a timeout or a
+    server error, which must not read as "no champion")."""
+    code = getattr(exc, "error_code", "") or ""
+    return "RESOURCE_DOES_NOT_EXIST" in str(code) or "not found" in str(exc).lower()
+
+
 def aliases(client: Any, name: str) -> dict[str, str]:
-    """``alias -> version`` of registered model ``name`` (empty when it does not exist)."""
+    """``alias -> version`` of registered model ``name`` (empty when it does not exist; a
+    registry that does not answer is a :class:`RegistryError`, never "no aliases")."""
     try:
         rm = client.get_registered_model(name)
-    except Exception:
-        return {}
+    except Exception as exc:
+        if _missing(exc):
+            return {}
+        raise RegistryError(
+            f"registry: could not read the aliases of {name!r} ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200]}). Nothing was changed; run again."
+        ) from None
     return {str(k): str(v) for k, v in (rm.aliases or {}).items()}
 
 
@@ -164,7 +179,16 @@ def move_aliases(
             "actor": actor or os.environ.get("USER") or "unknown",
         }
         key = f"{LOG_PREFIX}{now.strftime('%Y%m%dT%H%M%S%f')}{k:02d}.{uuid.uuid4().hex[:8]}"
-        client.set_registered_model_tag(name, key, json.dumps(event))
+        try:
+            client.set_registered_model_tag(name, key, json.dumps(event))
+        except Exception as exc:  # the aliases did move: say so, do not fail the job over it
+            warnings.warn(
+                f"registry: {name}@{alias} moved to version {version}, but recording the move "
+                f"in leadml's alias history failed ({type(exc).__name__}: {exc}); leadml "
+                "history will not show it.",
+                UserWarning,
+                stacklevel=2,
+            )
     return {k: before.get(k) for k in moves}
 
 
@@ -181,6 +205,24 @@ def alias_history(client: Any, name: str) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
     df["time"] = pd.to_datetime(df["time"], utc=True, format="ISO8601")
     return df.sort_values("time", kind="stable").reset_index(drop=True)
+
+
+def rollback_target(client: Any, name: str) -> str | None:
+    """The version a rollback returns to: the champion before the current one, replaying the
+    history as a stack (a promotion pushes, a rollback pops), so that two rollbacks in a row step
+    back twice. ``None`` without history."""
+    h = alias_history(client, name)
+    stack: list[str] = []
+    for e in h[h["alias"] == CHAMPION].to_dict("records"):
+        v = e["version"]
+        if e["action"] == "rollback":
+            if stack:
+                stack.pop()
+            if v is not None and (not stack or stack[-1] != str(v)):
+                stack.append(str(v))  # history moved outside leadml: follow what happened
+        elif v is not None:
+            stack.append(str(v))
+    return stack[-2] if len(stack) >= 2 else None
 
 
 def champion_periods(client: Any, name: str) -> pd.DataFrame:

@@ -161,7 +161,9 @@ def test_captured_at_capacity_is_the_top_k_of_each_week(items, capacity, share):
     y = np.array([int(b) for _, _, b in items])
     got = captured_at_capacity(y, p, as_of, capacity=capacity, share=share)
     want = 0
-    week = ((as_of - pd.Timestamp("1970-01-01", tz="UTC")) // pd.Timedelta(days=7)).to_numpy()
+    week = (
+        (as_of - pd.Timestamp("1970-01-05", tz="UTC")) // pd.Timedelta(days=7)
+    ).to_numpy()  # Mondays
     for w in np.unique(week):
         idx = np.flatnonzero(week == w)
         k = capacity if capacity is not None else int(np.ceil(share * len(idx)))

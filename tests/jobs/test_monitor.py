@@ -111,8 +111,14 @@ def test_an_injected_calibration_drift_is_flagged_within_two_cohorts(story):
         "psi_score",
     ):
         assert labelled[col].notna().all(), col
-    assert (labelled["auc_low"] <= labelled["auc"]).all()
-    assert (labelled["auc"] <= labelled["auc_high"]).all()
+    for m in ("auc", "captured"):
+        assert (labelled[f"{m}_low"] <= labelled[m]).all(), m
+        assert (labelled[m] <= labelled[f"{m}_high"]).all(), m
+    assert (labelled["ece_low"] <= labelled["ece_high"]).all()  # bias-corrected: may exclude it
+    assert (labelled["captured_high"] > labelled["captured_low"]).all()
+    for table in (res.bands, res.deciles):
+        assert (table["observed_low"] <= table["observed"]).all()
+        assert (table["observed"] <= table["observed_high"]).all()
     alerts = res.alerts
     assert len(alerts)
     first = alerts["cohort"].min()
@@ -169,6 +175,10 @@ def test_recalibration_fixes_the_shifted_base_rate(story):
     assert gate.loc["auc_non_inferior", "passed"]
     new = load_model("models:/mon@champion", tracking_uri=story["uri"])
     assert new.metadata["recalibrated"]["from_version"] == res.champion_before
+    # the next gate starts after the outcomes the recalibration saw
+    old_end = pd.Timestamp(story["model"].metadata["production"]["labels_known_until"])
+    assert pd.Timestamp(new.metadata["production"]["labels_known_until"]) > old_end
+    assert new.metadata.get("registered_version") == res.version
     # the next cohort, after the window: ECE back under 0.01 (it was twice that)
     full = grow.crm
     t = (grow.day(RECAL_DAY) - pd.Timedelta(days=30) + pd.Timedelta(days=7)).normalize()
@@ -278,3 +288,26 @@ def test_score_trends_name_the_direction():
     assert tr.loc["c", "trend"] == "falling"
     assert tr.loc["c", "score_change"] == -40
     assert "d" not in tr.index  # scored once: no trend
+
+
+def test_score_files_are_read_whatever_their_format_and_bad_ones_are_named(tmp_path):
+    from leadml.exceptions import DataContractError
+    from leadml.jobs import read_scores
+
+    t = pd.Timestamp("2025-03-03", tz="UTC")
+    one = pd.DataFrame({"lead_id": ["a", "b"], "as_of": [t, t], "p_convert": [0.1, 0.2]})
+    (tmp_path / "s").mkdir()
+    one.to_csv(tmp_path / "s" / "scores_20250303.csv", index=False)
+    one.assign(as_of=t + pd.Timedelta(days=1)).to_parquet(
+        tmp_path / "s" / "scores_20250304.parquet"
+    )
+    got = read_scores("s", tmp_path)
+    assert len(got) == 4
+    assert got["as_of"].nunique() == 2
+    flat = one.assign(as_of=pd.NaT)
+    flat.to_parquet(tmp_path / "flat.parquet")
+    with pytest.raises(DataContractError, match="no row has an as_of time"):
+        read_scores("flat.parquet", tmp_path)
+    one.drop(columns="p_convert").to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(DataContractError, match=r"scores: column\(s\) \['p_convert'\] missing"):
+        read_scores("bad.parquet", tmp_path)

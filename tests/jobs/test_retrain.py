@@ -24,6 +24,7 @@ from leadml.tracking import (
     champion_periods,
     load_model,
     move_aliases,
+    register_version,
     registry_client,
 )
 from tests._servers import free_port, mlflow_server
@@ -129,9 +130,23 @@ def test_cycles_promote_a_good_challenger_and_keep_the_history(server, tmp_path)
         second.version,
         first.version,
     ]
-    # a second rollback goes back to the version before (from the history, not a fixed alias)
+    # nothing before version 1: a second rollback is refused (it does not toggle back)
+    res = _cli("rollback", "cycles", "--tracking-uri", server)
+    assert res.exit_code == 2
+    assert "no earlier champion" in res.output
+    assert aliases(client, "cycles")["champion"] == first.version
+    # three champions in turn: two rollbacks step back twice
+    source = client.get_model_version("cycles", second.version).source
+    third = register_version("cycles", source, tracking_uri=server)
+    assert (
+        _cli("promote", "cycles", "--version", second.version, "--tracking-uri", server).exit_code
+        == 0
+    )
+    assert _cli("promote", "cycles", "--version", third, "--tracking-uri", server).exit_code == 0
     assert _cli("rollback", "cycles", "--tracking-uri", server).exit_code == 0
     assert aliases(client, "cycles")["champion"] == second.version
+    assert _cli("rollback", "cycles", "--tracking-uri", server).exit_code == 0
+    assert aliases(client, "cycles")["champion"] == first.version
 
 
 def test_a_challenger_trained_on_broken_labels_is_refused(server, grow):
@@ -156,6 +171,12 @@ def test_a_challenger_trained_on_broken_labels_is_refused(server, grow):
     assert client.get_run(res.run_id).data.tags["leadml.gate.passed"] == "false"
     assert res.report_path.is_file()
     assert "NOT PASSED" in res.report_path.read_text()
+    # gate.mode: disabled promotes on the smoke test alone (segments configured or not)
+    off = grow.config("broken", server, file="off.yaml", mode="disabled")
+    forced = retrain(off)
+    assert forced.decision == "promoted", forced.reason
+    assert list(forced.gate.checks["check"]) == ["pyfunc_smoke_test"]
+    assert aliases(client, "broken")["champion"] == forced.version
 
 
 def test_the_staleness_rule_promotes_a_not_worse_challenger_only_when_the_champion_is_old(
