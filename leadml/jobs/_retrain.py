@@ -70,8 +70,9 @@ def retrain(
     (too little data and no champion yet: the rules scorecard becomes the champion, tagged
     ``leadml.kind=rules``); train the challenger with the training protocol (backtest +
     production fit); freeze the evaluation rows (the backtest's test block: the most recent fully
-    labelled rows, restricted to the rows after the champion's training window when those hold
-    enough conversions), hash them; score champion, challenger (the procedure as backtested) and
+    labelled rows, of which only those scored after the champion's data ended; with too few
+    conversions there the champion is kept), hash them; score champion, challenger (the
+    procedure as backtested) and
     the rules on exactly those rows; log the run; smoke-test the logged model through pyfunc;
     decide; register and move the aliases only if the gate passes and the mode acts.
     """
