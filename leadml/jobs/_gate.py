@@ -13,7 +13,7 @@ from leadml.evaluation import bootstrap_metrics
 from leadml.exceptions import ConfigError
 from leadml.jobs._config import GateConfig
 
-__all__ = ["GateResult", "captured_at_capacity", "evaluate_gate", "rows_hash"]
+__all__ = ["GateResult", "captured_at_capacity", "evaluate_gate", "rows_hash", "week_of"]
 
 GATE_METRICS = ["auc", "log_loss", "brier", "ece", "citl"]
 MONDAY = pd.Timestamp("1970-01-05", tz="UTC")
@@ -77,13 +77,18 @@ def rows_hash(rows: pd.DataFrame) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def week_of(as_of: pd.Series) -> np.ndarray:
+    """The week of each time, counted in Monday-to-Sunday weeks (UTC)."""
+    return np.asarray((pd.to_datetime(as_of, utc=True) - MONDAY) // pd.Timedelta(days=7))
+
+
 def captured_at_capacity(
     y: np.ndarray, p: np.ndarray, as_of: pd.Series, *, capacity: int | None, share: float
 ) -> int:
     """Conversions among the leads sales would call: each week (Monday to Sunday, by ``as_of``)
     the top ``capacity`` rows by ``p`` (or the top ``share`` of that week's rows), ties by row
     order."""
-    week = (pd.to_datetime(as_of, utc=True) - MONDAY) // pd.Timedelta(days=7)
+    week = week_of(as_of)
     df = pd.DataFrame({"w": np.asarray(week), "p": np.asarray(p, float), "y": np.asarray(y)})
     df["rank"] = df.groupby("w")["p"].rank(method="first", ascending=False)
     size = df.groupby("w")["p"].transform("size")

@@ -30,7 +30,8 @@ from leadml.evaluation import bootstrap_metrics, calibration_bins, figure_png
 from leadml.exceptions import ConfigError, DataContractError
 from leadml.features import parse_duration
 from leadml.jobs._config import MonitorConfig, load_job_config
-from leadml.jobs._gate import captured_at_capacity
+from leadml.jobs._gate import captured_at_capacity, week_of
+from leadml.jobs._shared import data_end, tracking_uri_for
 
 __all__ = [
     "EXIT_ALERT",
@@ -241,7 +242,7 @@ def monitor(config: str | Path | dict[str, Any] | MonitorConfig) -> MonitorResul
             f"{scores['lead_id'].head(3).tolist()}; the leads table has e.g. "
             f"{sorted(known)[:3]}). Fix: point data.leads at the leads these scores are of."
         )
-    until = _observed_until(tables)
+    until = data_end(tables)
     notes: list[str] = []
     if "status" in scores.columns:
         closed_leads = scores["status"].astype(str) != "open"
@@ -300,7 +301,6 @@ def monitor(config: str | Path | dict[str, Any] | MonitorConfig) -> MonitorResul
 
 
 def _load_model(cfg: MonitorConfig, base: Path, scores: pd.DataFrame) -> Any:
-    from leadml.jobs._shared import tracking_uri_for
     from leadml.tracking import load_model
 
     ref = cfg.model
@@ -322,13 +322,6 @@ def _load_model(cfg: MonitorConfig, base: Path, scores: pd.DataFrame) -> Any:
     elif not str(ref).startswith("models:/") and not Path(ref).is_absolute():
         ref = str(base / ref)
     return load_model(ref, tracking_uri=tracking_uri_for(cfg.tracking_uri, base))
-
-
-def _observed_until(tables: dict[str, pd.DataFrame]) -> pd.Timestamp:
-    times = [tables["conversions"]["converted_at"].max(), tables["leads"]["created_at"].max()]
-    if "events" in tables:
-        times.append(tables["events"]["timestamp"].max())
-    return max(pd.Timestamp(t) for t in times if pd.notna(t))
 
 
 def _labelled_cohorts(
@@ -440,8 +433,7 @@ def _captured_interval(
     rng = np.random.default_rng(cfg.seed)
     codes, uniq = pd.factorize(leads)
     w = rng.poisson(1.0, size=(cfg.n_boot, len(uniq)))[:, codes].astype(float)
-    monday = pd.Timestamp("1970-01-05", tz="UTC")
-    week = ((pd.to_datetime(as_of, utc=True) - monday) // pd.Timedelta(days=7)).to_numpy()
+    week = week_of(as_of)
     total = np.zeros(cfg.n_boot)
     for wk in np.unique(week):
         idx = np.flatnonzero(week == wk)
@@ -756,7 +748,6 @@ cohorts of {html.escape(cfg.cohort)}. Figures of cohorts whose label windows hav
 def _log(res: MonitorResult, cfg: MonitorConfig, base: Path) -> str:
     import mlflow
 
-    from leadml.jobs._shared import tracking_uri_for
     from leadml.tracking import resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri_for(cfg.tracking_uri, base))

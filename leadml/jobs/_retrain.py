@@ -22,6 +22,7 @@ from leadml.jobs._gate import GateResult, evaluate_gate, rows_hash
 from leadml.jobs._lock import JobLock
 from leadml.jobs._shared import (
     champion_data_end,
+    data_end,
     job_context,
     register_and_promote,
     segment_frame,
@@ -120,15 +121,12 @@ def _cycle(
         # no row scored after the champion's labels ended can have a known outcome yet: say so
         # before spending the training
         known, _ = champion_data_end(champ_model)
-        latest = max(
-            pd.Timestamp(t)
-            for t in (
-                data.leads["created_at"].max(),
-                data.events["timestamp"].max() if len(data.events) else None,
-                data.conversions["converted_at"].max() if len(data.conversions) else None,
-                pd.Timestamp(cfg.train.observed_until) if cfg.train.observed_until else None,
+        latest = (
+            pd.Timestamp(cfg.train.observed_until)
+            if cfg.train.observed_until
+            else data_end(
+                {"leads": data.leads, "events": data.events, "conversions": data.conversions}
             )
-            if t is not None and pd.notna(t)
         )
         if known is not None and latest - cfg.train.horizon_td < known:
             return _kept(
@@ -139,14 +137,13 @@ def _cycle(
                 f"lead scored since has a known {cfg.train.horizon} outcome; a challenger could "
                 "not be compared with it on rows neither was trained on. Run again after "
                 f"{known + cfg.train.horizon_td:%Y-%m-%d}.",
-                base,
             )
     try:
         res = train(data, config=cfg.train, cutoffs=cutoffs)
     except NotEnoughDataError as exc:
         if champion is None and cfg.rules_as_cold_start:
             return _cold_start(cfg, base, uri, mode, data, cutoffs, str(exc), actor)
-        return _kept(cfg, champion, f"not enough data to train a challenger: {exc}", base)
+        return _kept(cfg, champion, f"not enough data to train a challenger: {exc}")
     notes = list(res.notes)
     # ---- the frozen evaluation rows
     ts = res.training_set
@@ -171,7 +168,6 @@ def _cycle(
                     f"known: {int(after.sum()):,}, with {fresh} conversions; the gate needs "
                     f"{cfg.gate.min_eval_conversions}, gate.min_eval_conversions) to compare the "
                     "two on rows neither was trained on. Run again when more outcomes are in.",
-                    base,
                 )
             if not after.all():
                 notes.append(
@@ -327,7 +323,7 @@ def _champion_since(uri: str, name: str, info: dict[str, Any]) -> pd.Timestamp:
     return pd.Timestamp(mine["since"].iloc[-1]) if len(mine) else info["created"]
 
 
-def _kept(cfg: RetrainConfig, champion: str | None, reason: str, base: Path) -> RetrainResult:
+def _kept(cfg: RetrainConfig, champion: str | None, reason: str) -> RetrainResult:
     return RetrainResult(
         decision="kept",
         reason=f"champion kept ({'version ' + champion if champion else 'none'}): {reason}",
@@ -362,7 +358,6 @@ def _cold_start(
             None,
             f"no champion, and not enough data for a learned model ({why}) nor to map the "
             f"scorecard's points to probabilities ({exc})",
-            base,
         )
     reason = f"cold start: no champion and not enough data for a learned model ({why})"
     if mode == "dry_run":

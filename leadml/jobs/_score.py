@@ -12,7 +12,7 @@ import pandas as pd
 from leadml import _progress
 from leadml.exceptions import ConfigError
 from leadml.jobs._config import ScoreJobConfig, load_job_config
-from leadml.jobs._shared import tracking_uri_for
+from leadml.jobs._shared import data_end, tracking_uri_for
 
 __all__ = ["ScoreJobResult", "score_job"]
 
@@ -90,10 +90,5 @@ def _as_of(text: str, tables: dict[str, pd.DataFrame]) -> pd.Timestamp:
     if text == "now":
         return pd.Timestamp.now(tz="UTC")
     if text == "end_of_data":
-        times = [tables["leads"]["created_at"].max()]
-        if "events" in tables:
-            times.append(tables["events"]["timestamp"].max())
-        if "conversions" in tables:
-            times.append(tables["conversions"]["converted_at"].max())
-        return max(pd.Timestamp(t) for t in times if pd.notna(t))
+        return data_end(tables)
     return pd.Timestamp(parse_times(pd.Series([text]), table="score-job", column="as_of").iloc[0])

@@ -18,6 +18,7 @@ from leadml.jobs._gate import GateResult
 __all__ = [
     "JobContext",
     "champion_data_end",
+    "data_end",
     "job_context",
     "register_and_promote",
     "segment_frame",
@@ -143,7 +144,8 @@ def register_and_promote(
     )
 
     _progress.stage(f"registering {cfg.model_name} and moving the champion alias")
-    now = aliases(registry_client(uri), cfg.model_name).get("champion")
+    client = registry_client(uri)
+    now = aliases(client, cfg.model_name).get("champion")
     if now != champion:  # checked again at the move; this keeps a stale winner unregistered
         raise RegistryError(
             f"registry: {cfg.model_name}@champion is version {now} now, not {champion} as when "
@@ -172,7 +174,7 @@ def register_and_promote(
     if champion is not None:
         moves = {"previous_champion": champion, **moves}
     move_aliases(
-        registry_client(uri),
+        client,
         cfg.model_name,
         moves,
         action=action,
@@ -202,6 +204,14 @@ def segment_frame(cfg: RetrainConfig, data: Any, cut: pd.DataFrame) -> pd.DataFr
         .merge(data.leads[["lead_id", *cfg.gate.segments]], on="lead_id", how="left")
         .drop(columns="lead_id")
     )
+
+
+def data_end(tables: dict[str, pd.DataFrame]) -> pd.Timestamp:
+    """The latest time in the contract tables (lead created, event, conversion): where the data
+    ends when nothing else says so."""
+    columns = {"leads": "created_at", "events": "timestamp", "conversions": "converted_at"}
+    times = [tables[t][c].max() for t, c in columns.items() if t in tables and len(tables[t])]
+    return max(pd.Timestamp(t) for t in times if pd.notna(t))
 
 
 def champion_data_end(model: Any) -> tuple[pd.Timestamp | None, str]:
