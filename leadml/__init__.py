@@ -53,6 +53,7 @@ _EXPORTS = {
     "log_training": "leadml.tracking",
     "promote": "leadml.tracking",
     "rollback": "leadml.tracking",
+    "score_spark": "leadml.tracking",
     # scoring outputs
     "account_rollup": "leadml.scoring",
     "capacity_threshold": "leadml.scoring",
@@ -90,6 +91,7 @@ __all__ = [
     "promote",
     "read_table",
     "rollback",
+    "score_spark",
     "train",
     "train_flat",
     "validate_lead_data",
@@ -132,4 +134,11 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from leadml.rules import PointsScorecard, ScorecardConfig
     from leadml.schema import ColumnMapping, read_table, validate_lead_data
     from leadml.scoring import account_rollup, capacity_threshold
-    from leadml.tracking import load_model, log_training, model_identity, promote, rollback
+    from leadml.tracking import (
+        load_model,
+        log_training,
+        model_identity,
+        promote,
+        rollback,
+        score_spark,
+    )

@@ -212,13 +212,36 @@ def build(
         str | None, typer.Option(help="With --every: only leads at most this old, e.g. 90d.")
     ] = None,
     time_format: TimeFormat = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="auto, duckdb, numpy or spark. spark: the events (a Parquet file or folder, or "
+            "a Spark table name) are read and joined on Spark ($LEADML_SPARK_MASTER, default "
+            "local[2]); the output must be .parquet."
+        ),
+    ] = "auto",
 ) -> None:
     """Build a point-in-time training set: one row per (lead, cut-off) with features, label, censored."""
-    from leadml.features import FeatureSpec, build_training_set
+    from leadml.features import ENGINES, FeatureSpec, build_training_set
     from leadml.io import check_output, load_tables, write_table
 
+    if engine not in ENGINES:
+        raise ConfigError(f"--engine: unknown engine {engine!r}; use one of {list(ENGINES)}.")
     check_output(out)
-    if partitions is not None:
+    if engine == "spark":
+        if partitions is not None:
+            raise ConfigError(
+                "--partitions is for the DuckDB engine; Spark distributes the event log itself. "
+                "Fix: leave out --partitions with --engine spark."
+            )
+        if time_format is not None:
+            raise ConfigError(
+                "--time-format is not read with --engine spark (Spark reads timestamp columns and "
+                "ISO 8601 text). Fix: store the event times as timestamps, or leave it out."
+            )
+        if out.suffix.lower() != ".parquet":
+            raise ConfigError(f"--engine spark writes Parquet: {out} must end in .parquet.")
+    if partitions is not None or engine == "spark":
         _build_parts(
             leads=leads,
             out=out,
@@ -232,6 +255,7 @@ def build(
             drop_unknown_leads=drop_unknown_leads,
             partitions=partitions,
             max_age=max_age,
+            engine=engine,
         )
         return
     t0 = time.perf_counter()
@@ -244,7 +268,7 @@ def build(
         time_format=time_format,
     )
     spec = FeatureSpec()
-    _progress.stage("building features (DuckDB)")
+    _progress.stage(f"building features ({'DuckDB' if engine == 'auto' else engine})")
     ts = build_training_set(
         tables["leads"],
         tables.get("events"),
@@ -255,6 +279,7 @@ def build(
         max_age=max_age,
         spec=spec,
         unknown_leads="drop" if drop_unknown_leads else "error",
+        engine=engine,  # type: ignore[arg-type]
     )
     write_table(ts, out)
     if spec_out is not None:
@@ -275,14 +300,17 @@ def _build_parts(
     mapping: Path | None,
     spec_out: Path | None,
     drop_unknown_leads: bool,
-    partitions: int,
+    partitions: int | None,
     max_age: str | None,
+    engine: str,
 ) -> None:
     from leadml.features import FeatureSpec, write_training_set
     from leadml.schema import ColumnMapping
 
     if events is None:
-        raise ConfigError("build --partitions needs --events (partitioning splits the event log).")
+        raise ConfigError(
+            f"build {'--engine spark' if engine == 'spark' else '--partitions'} needs --events."
+        )
     assert events is not None
     spec = FeatureSpec()
     seen: set[str] = set()
@@ -306,16 +334,22 @@ def _build_parts(
         unknown_leads="drop" if drop_unknown_leads else "error",
         partitions=partitions or None,
         mapping=ColumnMapping.from_yaml(mapping) if mapping is not None else None,
+        engine="spark" if engine == "spark" else "duckdb",
         progress=tick,
     )
     if spec_out is not None:
         spec.to_json(spec_out)
-    table = Table(title="training set (built in parts)", show_header=False)
-    table.add_row("rows (lead x cut-off)", f"{res.rows:,}")
-    table.add_row(
-        "parts",
-        f"{res.partitions} (rows per part {min(res.rows_per_part):,}..{max(res.rows_per_part):,})",
+    spark = engine == "spark"
+    table = Table(
+        title=f"training set (built {'on Spark' if spark else 'in parts'})", show_header=False
     )
+    table.add_row("rows (lead x cut-off)", f"{res.rows:,}")
+    if not spark:
+        table.add_row(
+            "parts",
+            f"{res.partitions} (rows per part {min(res.rows_per_part):,}.."
+            f"{max(res.rows_per_part):,})",
+        )
     table.add_row("events", f"{res.events:,}")
     table.add_row("censored rows (label window incomplete)", f"{res.censored:,}")
     table.add_row("label rate (uncensored)", f"{res.label_rate:.2%}")

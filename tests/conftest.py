@@ -69,3 +69,15 @@ def tiny():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    """One real local Spark session (``local[2]``) for the whole run: the JVM starts once; its
+    tables live in a temporary warehouse."""
+    from leadml.features._spark import spark_session
+
+    os.environ["LEADML_SPARK_WAREHOUSE"] = str(tmp_path_factory.mktemp("spark-warehouse"))
+    session = spark_session("local[2]")
+    yield session
+    session.stop()

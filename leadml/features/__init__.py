@@ -8,7 +8,7 @@ from leadml.features._builder import (
     label_rows,
     training_cutoffs,
 )
-from leadml.features._engines import Engine, choose_engine, run_sql
+from leadml.features._engines import ENGINES, Engine, choose_engine, run_sql
 from leadml.features._flat import build_flat_training_set
 from leadml.features._measures import (
     AGGREGATES,
@@ -18,6 +18,13 @@ from leadml.features._measures import (
     measures_sql,
 )
 from leadml.features._partitioned import PartitionedBuild, write_training_set
+from leadml.features._spark import (
+    SparkEvents,
+    spark_events,
+    spark_frame,
+    spark_safe_pandas,
+    spark_session,
+)
 from leadml.features._spec import FAMILIES, OTHER_LEVEL, FeatureSpec
 from leadml.features._sql import DAY_US, build_plan, feature_sql
 from leadml.features._time import make_cutoffs, parse_duration, to_us
@@ -25,6 +32,7 @@ from leadml.features._time import make_cutoffs, parse_duration, to_us
 __all__ = [
     "AGGREGATES",
     "DAY_US",
+    "ENGINES",
     "FAMILIES",
     "OTHER_LEVEL",
     "Aggregate",
@@ -32,6 +40,7 @@ __all__ = [
     "EventMeasure",
     "FeatureSpec",
     "PartitionedBuild",
+    "SparkEvents",
     "build_features",
     "build_flat_training_set",
     "build_plan",
@@ -46,6 +55,10 @@ __all__ = [
     "measures_sql",
     "parse_duration",
     "run_sql",
+    "spark_events",
+    "spark_frame",
+    "spark_safe_pandas",
+    "spark_session",
     "to_us",
     "training_cutoffs",
     "write_training_set",

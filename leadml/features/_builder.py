@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,10 +19,14 @@ from leadml.features._time import make_cutoffs, parse_duration, to_us
 from leadml.schema import (
     LeadData,
     UnknownLeads,
+    empty_conversions,
+    empty_events,
     examples,
     positions,
+    validate_conversions,
     validate_cutoffs,
     validate_lead_data,
+    validate_leads,
 )
 
 __all__ = ["build_features", "build_training_set", "label_rows"]
@@ -63,10 +68,18 @@ def build_features(
 
 
 def compute_features(
-    spec: FeatureSpec, data: LeadData, cut: pd.DataFrame, *, engine: Engine = "auto"
+    spec: FeatureSpec,
+    data: LeadData,
+    cut: pd.DataFrame,
+    *,
+    engine: Engine = "auto",
+    spark_events: Any = None,
 ) -> pd.DataFrame:
     """:func:`build_features` on already validated ``data`` and cut-offs ``cut`` (``lead_id,
     as_of``, every lead known): what the training job and the scorer call after validating once.
+
+    With ``engine="spark"``, ``spark_events`` (a :class:`leadml.features._spark.SparkEvents`)
+    holds the event log on Spark in place of ``data.events``.
     """
     cut = cut.reset_index(drop=True)
     out = pd.DataFrame(
@@ -92,7 +105,7 @@ def compute_features(
             res = pd.concat(parts, axis=1)
             return res[["lead_id", "as_of", *spec.feature_names_]]
         u_lead, u_as_of, u_prev, u_of_row = distinct_cutoffs(pos, as_of_us)
-        tables = _plan_tables(spec, data, pos, as_of_us, created_us)
+        tables = _plan_tables(spec, data, pos, as_of_us, created_us, spark_events is None)
         tables["lm_u"] = pd.DataFrame(
             {
                 "cut_idx": np.arange(len(u_lead), dtype=np.int64),
@@ -101,6 +114,14 @@ def compute_features(
                 "prev_us": u_prev,
             }
         )
+        if engine == "spark":
+            from leadml.features._spark import pandas_events, spark_event_columns
+
+            on_spark: dict[str, Any] = dict(tables)
+            on_spark["lm_events"] = spark_events or pandas_events(data.events)
+            cols = spark_event_columns(spec, on_spark, len(out))
+            res = pd.concat([*parts, age, cols], axis=1)
+            return res[["lead_id", "as_of", *spec.feature_names_]]
         frames = run_plan(build_plan(spec), tables, engine="duckdb")
         parts.append(age)
         parts.append(pivot_counts(spec, frames.get("counts"), len(out)))
@@ -127,15 +148,17 @@ def _plan_tables(
     lead_key: np.ndarray,
     as_of_us: np.ndarray,
     created_us: np.ndarray,
+    with_events: bool = True,
 ) -> dict[str, pd.DataFrame]:
-    """The input tables of :func:`leadml.features._sql.build_plan` (but ``lm_u``); ``lead_key``
-    is each cut-off's lead as a position in ``data.leads``."""
+    """The input tables of :func:`leadml.features._sql.build_plan` (but ``lm_u``, and but
+    ``lm_events`` unless ``with_events``); ``lead_key`` is each cut-off's lead as a position in
+    ``data.leads``."""
     leads = data.leads
     codes = np.full(len(leads), -1, dtype=np.int64)
     if "account_id" in leads.columns:
         codes = pd.factorize(leads["account_id"].astype("object"), use_na_sentinel=True)[0]
     account_key = pd.arrays.IntegerArray(codes.astype("int32"), mask=codes < 0)
-    return {
+    tables = {
         "lm_c": pd.DataFrame(
             {
                 "row_id": np.arange(len(lead_key), dtype=np.int64),
@@ -143,7 +166,6 @@ def _plan_tables(
                 "as_of_us": as_of_us,
             }
         ),
-        "lm_events": events_table(data),
         "lm_leads": pd.DataFrame(
             {
                 "lead_id": leads["lead_id"].to_numpy(),
@@ -166,6 +188,9 @@ def _plan_tables(
             }
         ),
     }
+    if with_events:
+        tables["lm_events"] = events_table(data)
+    return tables
 
 
 def distinct_cutoffs(
@@ -244,7 +269,9 @@ def build_training_set(
     Parameters
     ----------
     leads, events, conversions : DataFrame or LeadData
-        Contract tables (``leads`` may be an already validated :class:`LeadData`).
+        Contract tables (``leads`` may be an already validated :class:`LeadData`). With
+        ``engine="spark"``, ``events`` may also be a Spark DataFrame, a Parquet file or folder,
+        or a Spark table name: it is then read, validated and joined on Spark, never in memory.
     horizon : duration
         ``"30d"``, 30 (days) or a Timedelta.
     cutoffs : DataFrame, optional
@@ -264,6 +291,20 @@ def build_training_set(
         for a schedule. ``spec.feature_names_`` are the feature columns.
     """
     h = parse_duration(horizon, name="horizon")
+    if engine == "spark" and events is not None and not isinstance(events, pd.DataFrame):
+        return spark_training_set(
+            leads,
+            events,
+            conversions,
+            horizon=h,
+            cutoffs=cutoffs,
+            every=every,
+            spec=spec,
+            start=start,
+            max_age=max_age,
+            observed_until=observed_until,
+            unknown_leads=unknown_leads,
+        )[0]
     data = _as_data(leads, events, conversions, unknown_leads)
     cut, end = training_cutoffs(
         data,
@@ -284,6 +325,59 @@ def build_training_set(
     feats = compute_features(spec, data, cut, engine=engine)
     lab = label_rows(feats[["lead_id", "as_of"]], data.conversions, horizon=h, observed_until=end)
     return pd.concat([feats, lab], axis=1)
+
+
+def spark_training_set(
+    leads: pd.DataFrame | LeadData,
+    events: Any,
+    conversions: pd.DataFrame | None,
+    *,
+    horizon: pd.Timedelta,
+    cutoffs: pd.DataFrame | None,
+    every: str | int | pd.Timedelta | None,
+    spec: FeatureSpec | None,
+    start: str | pd.Timestamp | None,
+    max_age: str | int | pd.Timedelta | None,
+    observed_until: str | pd.Timestamp | None,
+    unknown_leads: UnknownLeads,
+    mapping: Any = None,
+) -> tuple[pd.DataFrame, Any]:
+    """:func:`build_training_set` with the event log on Spark (see its ``events``), and the
+    validated :class:`leadml.features._spark.SparkEvents`."""
+    from leadml.features._spark import event_counts, spark_events
+
+    base = leads if isinstance(leads, LeadData) else None
+    lv = base.leads if base is not None else validate_leads(leads)  # type: ignore[arg-type]
+    if base is not None:
+        cv = base.conversions
+    elif conversions is not None:
+        cv = validate_conversions(conversions, lv, unknown_leads=unknown_leads)
+    else:
+        cv = empty_conversions()
+        cv["lead_id"] = cv["lead_id"].astype(lv["lead_id"].dtype)
+    sev = spark_events(events, lv, mapping=mapping, unknown_leads=unknown_leads)
+    data = LeadData(leads=lv, events=empty_events(), conversions=cv)
+    end = observed_until
+    if end is None:
+        end = data.observed_until if sev.latest is None else max(data.observed_until, sev.latest)
+    cut, end_ts = training_cutoffs(
+        data,
+        cutoffs=cutoffs,
+        every=every,
+        start=start,
+        max_age=max_age,
+        observed_until=end,
+        caller="build_training_set",
+    )
+    spec = spec if spec is not None else FeatureSpec()
+    if not spec.fitted_:
+        last = cut["as_of"].max()
+        spec.fit_counts(lv.loc[lv["created_at"] <= last], *event_counts(sev, last))
+    feats = compute_features(spec, data, cut, engine="spark", spark_events=sev)
+    lab = label_rows(
+        feats[["lead_id", "as_of"]], data.conversions, horizon=horizon, observed_until=end_ts
+    )
+    return pd.concat([feats, lab], axis=1), sev
 
 
 def training_cutoffs(

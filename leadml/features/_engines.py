@@ -5,6 +5,8 @@
   cut-offs; it pays a fixed start-up per query.
 - ``numpy``: the same definitions evaluated per cut-off in NumPy, for a few cut-offs (a single
   lead, a REST call) where the SQL's start-up dominates.
+- ``spark``: the same SQL and kernels on Apache Spark (:mod:`leadml.features._spark`), for event
+  logs that outgrow one machine; only ever used when asked for.
 - ``auto`` (the default everywhere): :func:`choose_engine`, by the size of the input.
 
 Every engine is tested equal to the pandas reference and to each other on the same data
@@ -32,34 +34,41 @@ __all__ = [
     "run_sql",
 ]
 
-Engine = Literal["auto", "duckdb", "numpy"]
-ENGINES = ("auto", "duckdb", "numpy")
+Engine = Literal["auto", "duckdb", "numpy", "spark"]
+ENGINES = ("auto", "duckdb", "numpy", "spark")
 SMALL_CUTOFFS = 64  # "auto" picks numpy for at most this many cut-offs ...
 SMALL_EVENTS = 200_000  # ... and at most this many events
 
 
-def choose_engine(engine: str, n_cutoffs: int, n_events: int) -> Literal["duckdb", "numpy"]:
+def choose_engine(
+    engine: str, n_cutoffs: int, n_events: int
+) -> Literal["duckdb", "numpy", "spark"]:
     """The engine that computes measures for ``n_cutoffs`` cut-offs over ``n_events`` events:
-    ``engine`` itself unless it is ``auto``, which picks ``numpy`` for small inputs."""
+    ``engine`` itself unless it is ``auto``, which picks ``numpy`` for small inputs (and never
+    ``spark``)."""
     if engine == "auto":
         small = n_cutoffs <= SMALL_CUTOFFS and n_events <= SMALL_EVENTS
         return "numpy" if small else "duckdb"
-    if engine in ("duckdb", "numpy"):
+    if engine in ("duckdb", "numpy", "spark"):
         return engine  # type: ignore[return-value]
     raise ConfigError(f"engine: unknown engine {engine!r}; use one of {list(ENGINES)}.")
 
 
 def run_sql(
-    sql: str, tables: dict[str, pd.DataFrame], *, engine: Literal["duckdb"] = "duckdb"
+    sql: str,
+    tables: dict[str, pd.DataFrame],
+    *,
+    engine: Literal["duckdb", "spark"] = "duckdb",
 ) -> pd.DataFrame:
-    """Run ``sql`` over in-memory ``tables`` and return a pandas DataFrame.
-
-    DuckDB is the engine of this release; the SQL itself uses only constructs Spark SQL
-    also has (see ``leadml.features._sql``).
-    """
+    """Run ``sql`` over in-memory ``tables`` and return a pandas DataFrame, on DuckDB or on
+    Spark SQL (the SQL uses only constructs both have; see ``leadml.features._sql``)."""
     if engine == "duckdb":
         return _run_duckdb(sql, tables)
-    raise ConfigError(f"unknown engine {engine!r}; use 'duckdb'.")
+    if engine == "spark":
+        from leadml.features._spark import run_sql_spark
+
+        return run_sql_spark(sql, tables)
+    raise ConfigError(f"unknown engine {engine!r}; use 'duckdb' or 'spark'.")
 
 
 def run_plan(

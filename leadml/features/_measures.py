@@ -25,6 +25,7 @@ inactivity rules are both asked of :func:`event_measures`. Engines:
   REST call). This is also the readable statement of the semantics.
 - ``duckdb``: one SQL query, a range join of the cut-offs to the events within the longest
   window, one ``CASE`` aggregate per measure (portable SQL: the same text runs on Spark SQL).
+- ``spark``: that query on Spark SQL (:mod:`leadml.features._spark`).
 
 For many cut-offs the feature builder computes the spec's measures with a plan specialised to
 one event type or (type, detail) per measure (:mod:`leadml.features._sql`, whose all-history
@@ -114,9 +115,10 @@ def _values(
     """The measures as a float64 matrix (rows of ``cut``, columns in the order of ``measures``)."""
     if not measures:
         return np.zeros((len(cut), 0))
-    if choose_engine(engine, len(cut), len(data.events)) == "numpy":
+    chosen = choose_engine(engine, len(cut), len(data.events))
+    if chosen == "numpy":
         return _numpy(measures, data, cut)
-    return _duckdb(measures, data, cut)
+    return _sql(measures, data, cut, chosen)
 
 
 # ------------------------------------------------------------------- the model's features
@@ -307,7 +309,12 @@ def measures_sql(measures: Sequence[EventMeasure]) -> str:
     )
 
 
-def _duckdb(measures: Sequence[EventMeasure], data: LeadData, cut: pd.DataFrame) -> np.ndarray:
+def _sql(
+    measures: Sequence[EventMeasure],
+    data: LeadData,
+    cut: pd.DataFrame,
+    engine: Literal["duckdb", "spark"] = "duckdb",
+) -> np.ndarray:
     tables = {
         "lm_cut": pd.DataFrame(
             {
@@ -325,7 +332,8 @@ def _duckdb(measures: Sequence[EventMeasure], data: LeadData, cut: pd.DataFrame)
             }
         ),
     }
-    res = run_sql(measures_sql(measures), tables)
+    res = run_sql(measures_sql(measures), tables, engine=engine)
+    res = res.sort_values("row_id", kind="stable").reset_index(drop=True)
     if len(res) != len(cut) or not np.array_equal(res["row_id"].to_numpy(), np.arange(len(cut))):
         raise RuntimeError("leadml internal error: the measure query did not return every row.")
     return np.column_stack(

@@ -163,7 +163,8 @@ def write_training_set(
     leads, conversions, cutoffs : path or DataFrame
         Held in memory (one row per lead / conversion / cut-off).
     events : path or DataFrame
-        Parquet or CSV file, or a folder of Parquet files (never loaded whole), or a DataFrame.
+        Parquet or CSV file, or a folder of Parquet files (never loaded whole), or a DataFrame;
+        with ``engine="spark"`` also a Spark DataFrame or a Spark table name.
     partitions : int, optional
         Number of parts; default: one per ~4M events. Leads of one account are always in the
         same part, so account roll-ups are exact.
@@ -172,6 +173,9 @@ def write_training_set(
     work_dir : path, optional
         Where the parts are written (default: a temporary directory next to ``out``); removed
         at the end.
+    engine : "duckdb" or "spark"
+        ``"spark"``: the event log is read, validated and joined on Spark (the active session,
+        or a local one) instead of in parts; the training set is collected and written.
     progress : callable, optional
         Called as ``progress(step: str, done: int, total: int)``.
 
@@ -206,6 +210,33 @@ def write_training_set(
         if conversions is not None
         else None
     )
+    if engine == "spark":
+        if partitions is not None:
+            raise ConfigError(
+                "write_training_set: partitions is for the DuckDB engine; Spark distributes the "
+                "event log itself. Fix: leave partitions out with engine='spark'."
+            )
+        return _write_spark(
+            out,
+            LeadData(
+                leads=lv,
+                events=empty_events(),
+                conversions=cv if cv is not None else _no_conversions(lv),
+            ),
+            events,
+            horizon=h,
+            cutoffs=None
+            if cutoffs is None
+            else m.apply("cutoffs", read_table(cutoffs, table="cutoffs")),
+            every=every,
+            spec=spec,
+            start=start,
+            max_age=max_age,
+            observed_until=observed_until,
+            unknown_leads=unknown_leads,
+            mapping=m,
+            t0=t0,
+        )
     work = Path(tempfile.mkdtemp(prefix=".leadml-parts-", dir=work_dir or out.parent))
     try:
         spec = spec if spec is not None else FeatureSpec()
@@ -347,6 +378,44 @@ def write_training_set(
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _write_spark(
+    out: Path,
+    data: LeadData,
+    events: Any,
+    *,
+    t0: float,
+    **kwargs: Any,
+) -> PartitionedBuild:
+    """:func:`write_training_set` with ``engine="spark"``: the event log is read, validated and
+    joined on Spark (:func:`leadml.features._builder.spark_training_set`); the training set, one
+    row per cut-off, is collected and written to ``out``."""
+    import pyarrow.parquet as pq
+
+    from leadml.features._builder import spark_training_set
+
+    spec = kwargs.pop("spec") or FeatureSpec()
+    ts, sev = spark_training_set(data, events, None, spec=spec, **kwargs)
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        pq.write_table(_to_arrow(ts), tmp)
+        tmp.replace(out)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return PartitionedBuild(
+        path=out,
+        rows=len(ts),
+        partitions=1,
+        events=sev.n_events,
+        leads=len(data.leads),
+        censored=int(ts["censored"].sum()),
+        positives=int((ts["label"] == 1).sum()),
+        feature_names=list(spec.feature_names_),
+        seconds=time.perf_counter() - t0,
+        rows_per_part=[len(ts)],
+    )
 
 
 def _scatter_events(

@@ -26,6 +26,7 @@ from leadml.tracking._registry import (
     move_aliases,
     registry_client,
 )
+from leadml.tracking._spark import score_spark
 
 __all__ = [
     "CHALLENGER",
@@ -52,5 +53,6 @@ __all__ = [
     "resolve_tracking_uri",
     "rollback",
     "score_records",
+    "score_spark",
     "version_info",
 ]
