@@ -34,10 +34,7 @@ notebooks: $(STAMP)
 test: lint typecheck unit notebooks
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_features.py
-	$(BIN)/python benchmarks/bench_models.py
-	$(BIN)/python benchmarks/bench_explain.py
-	$(BIN)/python benchmarks/bench_first_call.py
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) mlruns mlflow.db .pytest_cache .mypy_cache .ruff_cache

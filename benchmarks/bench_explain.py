@@ -44,8 +44,15 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--skip-shap", action="store_true", help="skip shap.TreeExplainer (slow)")
     args = ap.parse_args()
+    run(args.rows, skip_shap=args.skip_shap)
 
-    crm = make_crm(20_000, seed=0)
+
+def run(
+    rows: int, *, skip_shap: bool = False, n_leads: int = 20_000, latency_runs: int = 50
+) -> dict:
+    """The benchmark; prints as it goes and returns its figures (for ``python -m benchmarks``)."""
+    result: dict = {"rows": rows}
+    crm = make_crm(n_leads, seed=0)
     spec = FeatureSpec(windows=(7, 30), max_event_types=8, max_details=4)
     ts = build_training_set(
         crm.leads,
@@ -73,11 +80,7 @@ def main() -> None:
         ),
         num_boost_round=300,
     )
-    X = (
-        ts[names]
-        .sample(args.rows, random_state=0, replace=len(ts) < args.rows)
-        .reset_index(drop=True)
-    )
+    X = ts[names].sample(rows, random_state=0, replace=len(ts) < rows).reset_index(drop=True)
     depth = [
         len(leaf.tests)
         for t in __import__("leadml.explain._trees", fromlist=["x"]).parse_trees(
@@ -108,11 +111,11 @@ def main() -> None:
         f"contributions {t_ours:.2f} s, reasons step {t_post:.2f} s, predict {t_pred:.2f} s"
     )
 
-    rows = [("leadml (exact, compiled, tables)", t_ours)]
+    rows_ = [("leadml (exact, compiled, tables)", t_ours)]
     t_lgb, ref = _time(lambda: booster.predict(X, pred_contrib=True))
-    rows.append(("LightGBM pred_contrib", t_lgb))
+    rows_.append(("LightGBM pred_contrib", t_lgb))
     diffs = {"LightGBM pred_contrib": float(np.abs(ours - ref).max())}
-    if not args.skip_shap:
+    if not skip_shap:
         import shap
 
         with warnings.catch_warnings():
@@ -120,17 +123,20 @@ def main() -> None:
             t_shap, sv = _time(lambda: shap.TreeExplainer(booster).shap_values(X))
         sv = np.asarray(sv)
         sv = sv[-1] if sv.ndim == 3 else sv
-        rows.append(("shap.TreeExplainer", t_shap))
+        rows_.append(("shap.TreeExplainer", t_shap))
         diffs["shap.TreeExplainer"] = float(np.abs(ours[:, :-1] - sv).max())
-    base = dict(rows)
+    base = dict(rows_)
     print(
         f"\n{'contender':36s} {'contrib s':>10s} {'explained rows/s':>17s} {'vs shap':>8s} {'vs lgbm':>8s}"
     )
-    for name, t in rows:
+    result["contenders"] = []
+    for name, t in rows_:
         thr = len(X) / (t + t_post + t_pred)
         vs_shap = (base.get("shap.TreeExplainer", np.nan) + t_post + t_pred) / (t + t_post + t_pred)
         vs_lgb = (base["LightGBM pred_contrib"] + t_post + t_pred) / (t + t_post + t_pred)
         print(f"{name:36s} {t:10.2f} {thr:17,.0f} {vs_shap:8.2f} {vs_lgb:8.2f}")
+        result["contenders"].append((name, t, thr, vs_shap, vs_lgb))
+    result.update(diffs=diffs, reason_s=t_post, predict_s=t_pred)
     for k, v in diffs.items():
         print(f"max |leadml - {k}| = {v:.2e} (log-odds)")
     print(f"reasons filled: {(wide['reason_1'] != '').mean():.1%} of rows have a top reason up")
@@ -154,7 +160,7 @@ def main() -> None:
     for _ in range(3):
         model.score(lead, events, as_of=crm.observed_until, reasons=3)
     lat = []
-    for _ in range(50):
+    for _ in range(latency_runs):
         t = time.perf_counter()
         model.score(lead, events, as_of=crm.observed_until, reasons=3)
         lat.append(time.perf_counter() - t)
@@ -163,6 +169,14 @@ def main() -> None:
         f"\nsingle lead ({len(events)} events, reasons=3): p50 {np.median(lat_ms):.1f} ms, "
         f"p90 {np.percentile(lat_ms, 90):.1f} ms (target p50 <= 20 ms)"
     )
+    result.update(
+        p50_ms=float(np.median(lat_ms)),
+        p90_ms=float(np.percentile(lat_ms, 90)),
+        lead_events=len(events),
+        trees=booster.num_trees(),
+        features=len(names),
+    )
+    return result
 
 
 if __name__ == "__main__":

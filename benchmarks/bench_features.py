@@ -15,6 +15,7 @@ its wall time and peak resident memory (VmHWM). Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import subprocess
@@ -28,7 +29,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 DAY_US = 86_400_000_000
-SIZES = {"1m": (17_000, 420), "10m": (130_000, 540), "100m": (1_000_000, 800)}
+SIZES = {
+    "quick": (1_500, 200),  # the suite's --quick smoke run
+    "1m": (17_000, 420),
+    "10m": (130_000, 540),
+    "100m": (1_000_000, 800),
+}
 CHUNK_LEADS = 100_000  # the 100M size is generated in chunks of this many leads (ids prefixed)
 ONE_GO_LEADS = 200_000  # up to this many leads, one make_crm call
 
@@ -292,6 +298,68 @@ def run_handwritten(d: Path) -> pd.DataFrame:
     )
 
 
+def run_polars(d: Path) -> pd.DataFrame:
+    """Baseline (c), a user's likely alternative: the hand-written query's features in polars
+    (lazy: join each cut-off to its lead's earlier events, one group-by with a conditional
+    aggregate per feature)."""
+    import polars as pl
+
+    from leadml.features import FeatureSpec
+
+    spec = FeatureSpec.from_json(d / "spec.json")
+    ev = events_path(d)
+    events = pl.scan_parquet(str(ev / "*.parquet") if ev.is_dir() else str(ev)).select(
+        "lead_id", "timestamp", "event_type"
+    )
+    cut = pl.scan_parquet(str(d / "cut.parquet")).with_row_index("row_id")
+    # a left join keeps the cut-offs of leads without earlier events; each aggregate sees only
+    # the events before its cut-off
+    j = cut.join(events, on="lead_id", how="left")
+    seen = pl.col("timestamp") < pl.col("as_of")
+    aggs = []
+    for w in spec.windows:
+        inside = seen & (pl.col("timestamp") >= pl.col("as_of") - pl.duration(days=w))
+        aggs.append(inside.fill_null(False).sum().cast(pl.Float64).alias(f"n_events_{w}d"))
+        for t in spec.event_types_:
+            hit = inside & (pl.col("event_type") == t)
+            aggs.append(hit.fill_null(False).sum().cast(pl.Float64).alias(f"n_{t}_{w}d"))
+    day_us = 86_400_000_000.0
+
+    def since(cond: pl.Expr) -> pl.Expr:
+        last = pl.col("timestamp").filter(cond.fill_null(False)).max()
+        return (pl.col("as_of").first() - last).dt.total_microseconds() / day_us
+
+    aggs.append(since(seen).alias("days_since_last_event"))
+    for t in spec.event_types_:
+        aggs.append(since(seen & (pl.col("event_type") == t)).alias(f"days_since_last_{t}"))
+    out = (
+        j.group_by("row_id", "lead_id", "as_of")
+        .agg(aggs)
+        .sort("row_id")
+        .collect(engine="streaming")
+    )
+    return out.drop("row_id").to_pandas()
+
+
+def run_spark(d: Path) -> Path:
+    """leadml on local Spark (``write_training_set(engine="spark")``, local[2]): the events are
+    read from the Parquet files, validated and joined on Spark; includes the JVM start."""
+    from leadml.features import FeatureSpec, write_training_set
+
+    out = d / "out_spark.parquet"
+    write_training_set(
+        out,
+        d / "leads.parquet",
+        events_path(d),
+        d / "conversions.parquet",
+        cutoffs=d / "cut.parquet",
+        horizon="30d",
+        spec=FeatureSpec.from_json(d / "spec.json"),
+        engine="spark",
+    )
+    return out
+
+
 RUNNERS = {
     "leadml": run_leadml,
     "leadml_shared": run_leadml_shared,
@@ -299,11 +367,42 @@ RUNNERS = {
     "leadml_parts_shared": lambda d: run_leadml_parts(d, "spec_shared.json"),
     "pandas": run_pandas,
     "handwritten": run_handwritten,
+    "polars": run_polars,
+    "spark": run_spark,
 }
 SHARED = {"families": ("counts", "recency"), "max_details": 0}  # what the query computes
 
 
+class _TreeSampler:
+    """Peak resident memory of this process and its children (the JVM of Spark), sampled."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(0.2):
+            total = 0
+            for p in [me, *me.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    total += p.memory_info().rss
+            self.peak = max(self.peak, total)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak / 1024**3
+
+
 def child(name: str, d: Path) -> None:
+    sampler = _TreeSampler() if name == "spark" else None
     t0 = time.perf_counter()
     df = RUNNERS[name](d)
     secs = time.perf_counter() - t0  # a part-by-part build has already written its file
@@ -313,6 +412,8 @@ def child(name: str, d: Path) -> None:
     else:
         rows = pq.ParquetFile(df).metadata.num_rows
     peak = _peak_gib()
+    if sampler is not None:  # Spark: the driver's Python plus the JVM it started
+        peak = max(peak, sampler.stop())
     print(json.dumps({"seconds": secs, "peak_gib": peak, "rows": rows}))
 
 
@@ -354,28 +455,17 @@ def prepare(size: str, d: Path, every: int, max_age: int) -> dict:
         events.to_parquet(d / "events.parquet")
         n_events = len(events)
     else:  # chunk by chunk, so the generator itself fits in memory; ids prefixed per chunk
+        from concurrent.futures import ProcessPoolExecutor
+
         (d / "events").mkdir()
-        leads_l, conv_l, n_events = [], [], 0
-        for k in range(-(-n_leads // CHUNK_LEADS)):
-            crm = make_crm(min(CHUNK_LEADS, n_leads - k * CHUNK_LEADS), days=days, seed=k)
-            p = f"c{k}-"
-            crm.events.assign(lead_id=p + crm.events["lead_id"].astype(str)).to_parquet(
-                d / "events" / f"part-{k:02d}.parquet"
-            )
-            n_events += len(crm.events)
-            leads_l.append(
-                crm.leads.assign(
-                    lead_id=p + crm.leads["lead_id"].astype(str),
-                    account_id=p + crm.leads["account_id"].astype(str),
-                )
-            )
-            conv_l.append(
-                crm.conversions.assign(lead_id=p + crm.conversions["lead_id"].astype(str))
-            )
-            start, end = crm.start, crm.observed_until
-            print(f"  generated chunk {k}: {n_events:,} events so far", flush=True)
-            del crm
-        leads, conv = pd.concat(leads_l, ignore_index=True), pd.concat(conv_l, ignore_index=True)
+        n_chunks = -(-n_leads // CHUNK_LEADS)
+        jobs = [(k, min(CHUNK_LEADS, n_leads - k * CHUNK_LEADS), days, d) for k in range(n_chunks)]
+        with ProcessPoolExecutor(max_workers=2) as pool:  # the chunks are independent
+            done = list(pool.map(_chunk, *zip(*jobs, strict=True)))
+        leads = pd.concat([x[0] for x in done], ignore_index=True)
+        conv = pd.concat([x[1] for x in done], ignore_index=True)
+        n_events = sum(x[2] for x in done)
+        start, end = done[-1][3], done[-1][4]
         events = None
     cut = make_cutoffs(leads, conv, every=f"{every}d", start=start, end=end, max_age=f"{max_age}d")
     leads.to_parquet(d / "leads.parquet")
@@ -390,6 +480,24 @@ def prepare(size: str, d: Path, every: int, max_age: int) -> dict:
             spec.fit_counts(leads, tc, pc)
         spec.to_json(d / name)
     return {"leads": len(leads), "events": n_events, "cutoffs": len(cut)}
+
+
+def _chunk(k: int, n: int, days: int, d: Path) -> tuple:
+    """Chunk ``k`` of a chunked size: its events written, its leads and conversions returned."""
+    from leadml.datasets import make_crm
+
+    crm = make_crm(n, days=days, seed=k)
+    p = f"c{k}-"
+    crm.events.assign(lead_id=p + crm.events["lead_id"].astype(str)).to_parquet(
+        d / "events" / f"part-{k:02d}.parquet"
+    )
+    leads = crm.leads.assign(
+        lead_id=p + crm.leads["lead_id"].astype(str),
+        account_id=(p + crm.leads["account_id"].astype(str)).where(crm.leads["account_id"].notna()),
+    )
+    conv = crm.conversions.assign(lead_id=p + crm.conversions["lead_id"].astype(str))
+    print(f"  generated chunk {k}: {len(crm.events):,} events", flush=True)
+    return leads, conv, len(crm.events), crm.start, crm.observed_until
 
 
 def _vocab_counts(folder: Path) -> tuple[pd.Series, pd.Series]:

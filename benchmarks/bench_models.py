@@ -156,11 +156,13 @@ def _show(title: str, res: Any, seconds: float, extra: str = "") -> None:
     print(_md(table.round(4)))
 
 
-def x_education(n_boot: int) -> None:
+def x_education(n_boot: int) -> list[tuple[str, Any, float]]:
+    """The X Education runs (printed), returned as ``(name, result, seconds)``."""
+    out: list[tuple[str, Any, float]] = []
     path = SHARED / "x-education-leads" / "Leads.csv"
     if not path.exists():
         print(f"\n## X Education: skipped ({path} not found)")
-        return
+        return out
     df = pd.read_csv(path)
     for name, exclude in [
         ("pre-contact columns only", ["Lead Number", *X_LEAKY]),
@@ -178,13 +180,17 @@ def x_education(n_boot: int) -> None:
             n_boot=n_boot,
         )
         _show(f"X Education, {name}", res, time.perf_counter() - t)
+        out.append((name, res, time.perf_counter() - t))
+    return out
 
 
-def bank(n_boot: int) -> None:
+def bank(n_boot: int) -> list[tuple[str, Any, float]]:
+    """The bank-marketing runs (printed), returned as ``(name, result, seconds)``."""
+    out: list[tuple[str, Any, float]] = []
     path = SHARED / "uci-bank-marketing" / "bank-additional-full.csv"
     if not path.exists():
         print(f"\n## bank marketing: skipped ({path} not found)")
-        return
+        return out
     df = pd.read_csv(path, sep=";")
     print(f"\npublished leakage-safe figures (chronological, no duration): {PUBLISHED_BANK}")
     for name, exclude in [
@@ -202,6 +208,8 @@ def bank(n_boot: int) -> None:
             n_boot=n_boot,
         )
         _show(f"bank marketing, {name}", res, time.perf_counter() - t)
+        out.append((name, res, time.perf_counter() - t))
+    return out
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ __all__ = [
     "spark_session",
 ]
 
-ROWS_PER_BUCKET = 200_000  # cut-off rows per applyInPandas group (whole leads in each)
+ROWS_PER_BUCKET = 50_000  # cut-off rows per applyInPandas group (whole leads in each)
 
 
 def _require_pyspark() -> Any:
@@ -382,6 +382,29 @@ def run_sql_spark(sql: str, tables: dict[str, Any], *, spark: Any = None) -> pd.
     return spark.sql(sql).toPandas()
 
 
+def _collect(df: Any) -> pd.DataFrame:
+    """A Spark result on the driver, by way of Parquet files: ``toPandas`` gathers every Arrow
+    batch in the driver JVM's heap first, which runs out of memory long before the training set
+    is too big for pandas; files written by the executors are read by pyarrow instead."""
+    import shutil
+    import tempfile
+
+    import pyarrow.parquet as pq
+
+    shared = os.environ.get("LEADML_SPARK_TMP")
+    if not shared and not str(df.sparkSession.sparkContext.master).startswith("local"):
+        # on a cluster the executors cannot write to the driver's disk: set LEADML_SPARK_TMP to
+        # a folder both see (a shared mount) to collect large results this way
+        return df.toPandas()
+    base = shared or tempfile.gettempdir()
+    folder = Path(tempfile.mkdtemp(prefix="leadml-spark-", dir=base))
+    try:
+        df.write.mode("overwrite").parquet(str(folder / "out"))
+        return pq.read_table(folder / "out").to_pandas()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 # --------------------------------------------------------------------- the per-lead bookkeeping
 _LONG_SCHEMA = (
     "bucket int, tag int, lead_key int, row_id bigint, as_of_us bigint, type_id int, "
@@ -515,7 +538,7 @@ def spark_event_columns(
         )
         if "features" in frames:
             result = result.join(frames["features"], "row_id", "left")
-        out = result.toPandas()
+        out = _collect(result)
     finally:
         for df in cached:
             df.unpersist()

@@ -3,6 +3,7 @@ columns (``score_leads``, ``explain_leads``); and what comes after the scores (a
 capacity-aware thresholds, atomic writers)."""
 
 from leadml.io import write_table
+from leadml.scoring._batches import BatchScores, write_scores
 from leadml.scoring._outputs import account_rollup, capacity_threshold
 from leadml.scoring._scorer import (
     SCORE_COLUMNS,
@@ -20,6 +21,7 @@ from leadml.scoring._scorer import (
 
 __all__ = [
     "SCORE_COLUMNS",
+    "BatchScores",
     "STATUS_LOST",
     "STATUS_NOT_CREATED",
     "STATUS_OPEN",
@@ -32,5 +34,6 @@ __all__ = [
     "requested_cutoffs",
     "score_leads",
     "validate_inputs",
+    "write_scores",
     "write_table",
 ]
