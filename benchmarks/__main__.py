@@ -13,6 +13,7 @@ every core, and a competing process distorts every figure.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 import time
@@ -49,16 +50,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n## {part.title} ({part.seconds:.0f} s)\n\n{part.markdown}\n", flush=True)
         done.append(part)
     total = time.perf_counter() - t0
-    header = environment() + (
-        f"\n- this run: `python -m benchmarks{' --quick' if a.quick else ''}"
-        f"{' --only ' + ' '.join(a.only) if a.only else ''}`, {len(done)} part(s), {total / 60:.1f} "
-        f"min, medians of {runs} run(s)"
-    )
-    sections = {"environment": header}
-    sections |= {
-        p.name: f"_`{p.command}`: {p.seconds / 60:.1f} min._\n\n{p.markdown}" for p in done
-    }
     readme = a.readme or (None if a.quick else README)
+    stamp = f"{dt.datetime.now(dt.UTC):%Y-%m-%d}"
+    full = f"- the whole suite (`python -m benchmarks{' --quick' if a.quick else ''}`): "
+    if a.only:  # keep the figure of the last whole run
+        old = readme.read_text() if readme is not None and readme.exists() else ""
+        kept = [line for line in old.splitlines() if line.startswith("- the whole suite")]
+        full = kept[0] if kept else full + "not run yet"
+    else:
+        full += f"{total / 60:.1f} min on {stamp}, medians of {runs} run(s)"
+    sections = {"environment": environment() + "\n" + full}
+    sections |= {
+        p.name: f"_`{p.command}`: {p.seconds / 60:.1f} min on {stamp}._\n\n{p.markdown}"
+        for p in done
+    }
     if readme is not None:
         write_sections(readme, sections)
         ctx.log(f"rewrote {readme}")

@@ -15,10 +15,11 @@ leaves Spark: it is read from Parquet, a Spark table or a Spark DataFrame, valid
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,9 +101,26 @@ def spark_session(master: str | None = None) -> Any:
             )
         spark = builder.getOrCreate()
         spark.sparkContext.setLogLevel("ERROR")
+        for key, value in _SESSION_CONF.items():  # a session leadml started is leadml's
+            spark.conf.set(key, value)
+    return spark
+
+
+@contextlib.contextmanager
+def leadml_conf(spark: Any) -> Iterator[Any]:
+    """The session settings leadml's SQL depends on, for the duration of a build on someone
+    else's session (a notebook's, a cluster's); their own values are restored afterwards."""
+    before = {k: spark.conf.get(k, None) for k in _SESSION_CONF}
     for key, value in _SESSION_CONF.items():
         spark.conf.set(key, value)
-    return spark
+    try:
+        yield spark
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 _SESSION_CONF = {
@@ -191,10 +209,22 @@ def spark_events(
     parse, lead ids known to ``leads`` (``unknown_leads``: ``error``, ``drop`` with a warning
     that counts them, or ``ignore``). Each error names the column, a count and example lead ids.
     """
+    spark = spark or spark_session()
+    with leadml_conf(spark):
+        return _spark_events(source, leads, mapping, unknown_leads, detail, spark)
+
+
+def _spark_events(
+    source: Any,
+    leads: pd.DataFrame,
+    mapping: ColumnMapping | None,
+    unknown_leads: UnknownLeads,
+    detail: bool,
+    spark: Any,
+) -> SparkEvents:
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    spark = spark or spark_session()
     raw = spark_frame(source, spark)
     m = mapping or ColumnMapping({})
     head = m.apply("events", pd.DataFrame(columns=list(raw.columns)))
@@ -377,9 +407,10 @@ def run_plan_spark(
 def run_sql_spark(sql: str, tables: dict[str, Any], *, spark: Any = None) -> pd.DataFrame:
     """Run one query over ``tables`` on Spark SQL and collect it (the scorecard's measures)."""
     spark = spark or spark_session()
-    for name, df in tables.items():
-        _frame(spark, name, df).createOrReplaceTempView(name)
-    return spark.sql(sql).toPandas()
+    with leadml_conf(spark):
+        for name, df in tables.items():
+            _frame(spark, name, df).createOrReplaceTempView(name)
+        return spark.sql(sql).toPandas()
 
 
 def _collect(df: Any) -> pd.DataFrame:
@@ -461,11 +492,18 @@ def spark_event_columns(
     """The spec's event and account columns computed on Spark, one row per cut-off row
     (``row_id`` order), from the plan's input ``tables`` (``lm_events`` a Spark DataFrame or
     :class:`SparkEvents`; the others small pandas tables)."""
+    spark = spark or spark_session()
+    with leadml_conf(spark):
+        return _event_columns(spec, tables, n_rows, spark)
+
+
+def _event_columns(
+    spec: FeatureSpec, tables: dict[str, Any], n_rows: int, spark: Any
+) -> pd.DataFrame:
     from pyspark.sql import functions as F
 
     from leadml.features._sql import HISTORY_KINDS, build_plan
 
-    spark = spark or spark_session()
     plan = build_plan(spec)
     frames, cached = run_plan_spark(plan, tables, spark=spark)
     try:

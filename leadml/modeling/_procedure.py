@@ -175,8 +175,10 @@ def fit_procedure(
         num_boost_round=lgb_cfg.max_rounds,
         early_stopping_rounds=lgb_cfg.early_stopping_rounds,
     )
+    _progress.stage(f"calibrating LightGBM on the latest {int(C.sum()):,} rows")
     margin_c = _margin(booster_f, X.loc[C])
     calibrator = fit_calibrator(margin_c, y[C], method=cal.method, what="LightGBM")
+    _progress.stage(f"logistic regression on {int(F.sum()):,} rows")
     linear_f = LogisticBaseline().fit(X.loc[F], y[F], spec)
     lin_cal = fit_calibrator(
         linear_f.decision_function(X.loc[C]), y[C], method="sigmoid", what="logistic regression"

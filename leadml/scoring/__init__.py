@@ -21,10 +21,10 @@ from leadml.scoring._scorer import (
 
 __all__ = [
     "SCORE_COLUMNS",
-    "BatchScores",
     "STATUS_LOST",
     "STATUS_NOT_CREATED",
     "STATUS_OPEN",
+    "BatchScores",
     "ScoringModel",
     "account_rollup",
     "capacity_threshold",

@@ -116,5 +116,7 @@ def write_scores(
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     if rows != len(data.leads):
-        raise RuntimeError(f"leadml internal error: wrote {rows} scores for {len(data.leads)} leads.")
+        raise RuntimeError(
+            f"leadml internal error: wrote {rows} scores for {len(data.leads)} leads."
+        )
     return BatchScores(path=out, rows=rows, batches=n_batches)
