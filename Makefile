@@ -26,7 +26,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest -q --timeout=900 -n 2 --dist loadfile --durations=15
+	$(BIN)/pytest -q --timeout=900 --durations=15
 
 notebooks: $(STAMP)
 	$(BIN)/python tests/run_notebooks.py notebooks

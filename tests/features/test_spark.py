@@ -233,7 +233,7 @@ def _small_world(draw):
     return leads, events, cut
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_small_world())
 def test_spark_equals_numpy_on_any_small_world(spark, world):
     leads, events, cut = world
