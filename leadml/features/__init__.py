@@ -24,6 +24,7 @@ from leadml.features._spark import (
     spark_frame,
     spark_safe_pandas,
     spark_session,
+    spark_unknown_leads,
 )
 from leadml.features._spec import FAMILIES, OTHER_LEVEL, FeatureSpec
 from leadml.features._sql import DAY_US, build_plan, feature_sql
@@ -59,6 +60,7 @@ __all__ = [
     "spark_frame",
     "spark_safe_pandas",
     "spark_session",
+    "spark_unknown_leads",
     "to_us",
     "training_cutoffs",
     "write_training_set",

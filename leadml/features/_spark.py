@@ -42,6 +42,7 @@ __all__ = [
     "spark_frame",
     "spark_safe_pandas",
     "spark_session",
+    "spark_unknown_leads",
 ]
 
 ROWS_PER_BUCKET = 50_000  # cut-off rows per applyInPandas group (whole leads in each)
@@ -298,9 +299,27 @@ def _spark_events(
         pd.DataFrame({"lead_id": leads["lead_id"].astype(str).to_numpy(dtype=object)}),
         schema="lead_id string",
     )
-    unknown = ev.join(F.broadcast(known), "lead_id", "left_anti")
-    n_unknown = unknown.count() if unknown_leads != "ignore" else 0
     n = int(checks["n"])
+    n_unknown = spark_unknown_leads(ev, known, unknown_leads)
+    if unknown_leads != "error":
+        ev = ev.join(F.broadcast(known), "lead_id", "left_semi")
+    latest = None
+    if checks["latest"] is not None:
+        latest = pd.Timestamp(int(checks["latest"]), unit="us", tz="UTC")
+    return SparkEvents(df=ev, n_events=n - n_unknown, latest=latest, dropped=n_unknown)
+
+
+def spark_unknown_leads(events: Any, known: Any, unknown_leads: UnknownLeads) -> int:
+    """Events (a Spark DataFrame with a string ``lead_id``) of leads not in ``known`` (the same,
+    one row per lead): refused (``"error"``, naming some), reported with a warning that counts
+    them (``"drop"``), or not looked for (``"ignore"``). Returns how many there are; the caller
+    keeps only the known leads' events."""
+    from pyspark.sql import functions as F
+
+    if unknown_leads == "ignore":
+        return 0
+    unknown = events.join(F.broadcast(known), "lead_id", "left_anti")
+    n_unknown = int(unknown.count())
     if n_unknown:
         some = examples(
             [r["lead_id"] for r in unknown.select("lead_id").distinct().limit(5).collect()]
@@ -314,14 +333,9 @@ def _spark_events(
         warnings.warn(
             f"events: dropped {n_unknown} row(s) of unknown leads ({some}).",
             RowsExcludedWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    if unknown_leads != "error":
-        ev = ev.join(F.broadcast(known), "lead_id", "left_semi")
-    latest = None
-    if checks["latest"] is not None:
-        latest = pd.Timestamp(int(checks["latest"]), unit="us", tz="UTC")
-    return SparkEvents(df=ev, n_events=n - n_unknown, latest=latest, dropped=n_unknown)
+    return n_unknown
 
 
 def pandas_events(events: pd.DataFrame, spark: Any = None) -> SparkEvents:
@@ -443,7 +457,7 @@ _LONG_SCHEMA = (
 )
 
 
-def _bucket_frame(spec: FeatureSpec, n_rows: int, feature_cols: Sequence[str]) -> Any:
+def _bucket_frame(spec: FeatureSpec, feature_cols: Sequence[str]) -> Any:
     """The function ``applyInPandas`` calls on each bucket of whole leads: the cut-off rows
     (tag 0), their long window counts (tag 1) and bucket aggregates (tag 2) in, one row per
     cut-off with the pivoted and accumulated columns out."""
@@ -571,9 +585,7 @@ def _event_columns(
         for other in longs[1:]:
             long = long.unionByName(other)
         schema = ", ".join(["row_id bigint", *(f"`{n}` double" for n in kept)])
-        result = long.groupBy("bucket").applyInPandas(
-            _bucket_frame(spec, n_rows, kept), schema=schema
-        )
+        result = long.groupBy("bucket").applyInPandas(_bucket_frame(spec, kept), schema=schema)
         if "features" in frames:
             result = result.join(frames["features"], "row_id", "left")
         out = _collect(result)

@@ -14,13 +14,11 @@ the output has one row per input lead (checked when ``check_rows=True``, the def
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import pandas as pd
 
-from leadml.exceptions import DataContractError, RowsExcludedWarning
-from leadml.schema import examples
+from leadml.exceptions import DataContractError
 
 __all__ = ["score_spark"]
 
@@ -62,7 +60,12 @@ def score_spark(
     """
     from pyspark.sql import functions as F
 
-    from leadml.features import spark_frame, spark_safe_pandas, spark_session
+    from leadml.features import (
+        spark_frame,
+        spark_safe_pandas,
+        spark_session,
+        spark_unknown_leads,
+    )
     from leadml.tracking._mlflow import load_model
     from leadml.tracking._pyfunc import model_identity
 
@@ -103,22 +106,7 @@ def score_spark(
         if "detail" not in ev_df.columns:
             ev_df = ev_df.withColumn("detail", F.lit(None).cast("string"))
         ev_df = ev_df.select(*ev_cols).withColumn("lead_id", F.col("lead_id").cast("string"))
-        orphans = ev_df.join(keys, "lead_id", "left_anti")
-        n_orphans = orphans.count() if unknown_leads != "ignore" else 0
-        if n_orphans:
-            some = examples(
-                [r["lead_id"] for r in orphans.select("lead_id").distinct().limit(5).collect()]
-            )
-            if unknown_leads == "error":
-                raise DataContractError(
-                    f"events.lead_id: {n_orphans} row(s) reference leads not in the leads table: "
-                    f"{some}. Fix: add those leads, or pass unknown_leads='drop'."
-                )
-            warnings.warn(
-                f"events: dropped {n_orphans} row(s) of unknown leads ({some}).",
-                RowsExcludedWarning,
-                stacklevel=2,
-            )
+        spark_unknown_leads(ev_df, keys.select("lead_id"), unknown_leads)  # type: ignore[arg-type]
         ev_df = (
             ev_df.join(keys, "lead_id")
             .withColumn("_bucket", F.pmod(F.hash(F.col("_key")), F.lit(n_buckets)))
