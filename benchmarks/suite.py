@@ -419,7 +419,7 @@ def scoring(ctx: Ctx) -> Part:
     from leadml.modeling import train
 
     t0 = time.perf_counter()
-    n_leads = 20_000 if ctx.quick else 1_000_000
+    n_leads = 6_000 if ctx.quick else 1_000_000
     d = ctx.data_dir / f"scoring-{n_leads}"
     info_file = d / "info.json"
     if not info_file.exists():
@@ -440,7 +440,9 @@ def scoring(ctx: Ctx) -> Part:
         leads.to_parquet(d / "leads.parquet")
         events.to_parquet(d / "events.parquet")
         del leads, events
-        small = make_crm(3_000, days=300, seed=6)
+        small = (
+            make_crm(1_500, days=200, seed=6) if ctx.quick else make_crm(3_000, days=300, seed=6)
+        )
         res = train(small.leads, small.events, small.conversions, every="7d", horizon="30d",
                     rules="models/scorecard.yaml", n_boot=0)  # fmt: skip
         res.model.save(d / "model")
@@ -450,7 +452,7 @@ def scoring(ctx: Ctx) -> Part:
     info = json.loads(info_file.read_text())
     contenders = [("one call", "`model.score` on all leads at once", 0)]
     contenders += [(f"batches of {b:,}", f"`write_scores`, batches of {b:,} leads", b)
-                   for b in ((5_000,) if ctx.quick else (100_000,))]  # fmt: skip
+                   for b in ((2_000,) if ctx.quick else (100_000,))]  # fmt: skip
     rows, ratios = [], {}
     base: dict[str, Any] | None = None
     for key, label, b in contenders:
@@ -553,8 +555,8 @@ def sampling(ctx: Ctx) -> Part:
     from leadml.modeling import train
 
     t0 = time.perf_counter()
-    n = 3_000 if ctx.quick else 10_000
-    crm = make_crm(n, seed=0)
+    n, days = (1_500, 240) if ctx.quick else (10_000, 420)
+    crm = make_crm(n, days=days, seed=0)
     split = crm.observed_until - pd.Timedelta(days=90)
     full = build_training_set(crm.leads, crm.events, crm.conversions, horizon="30d", every="7d",
                               start=crm.start, observed_until=crm.observed_until)  # fmt: skip

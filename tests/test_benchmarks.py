@@ -52,7 +52,7 @@ def test_quick_suite_runs_every_part_and_computes_the_ratios(tmp_path):
         "training.overhead",
         "explain.leadml (exact, compiled, tables).vs_shap",
         "explain.p50_ms",
-        "scoring.batches of 5,000.peak_vs_one_call",
+        "scoring.batches of 2,000.peak_vs_one_call",
         "sampling.auc_1.0",
     ):
         assert key in r, sorted(r)

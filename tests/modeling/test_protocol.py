@@ -197,12 +197,19 @@ def test_the_recent_rate_check_moves_the_level_only_when_the_base_rate_moved(sma
     recent = stable.backtest_model.metadata["production"]["blocks"].get("recent", {})
     assert not recent.get("applied")
     crm = _crm(n=8000, days=300, rate_shift=5.0, seed=11)
-    res = _train(crm, backtest={"min_test_conversions": 50})
+    # the calibration's level is under test, not the trees: a faster learning rate will do
+    fast = {"params": {"learning_rate": 0.1}}
+    res = _train(crm, backtest={"min_test_conversions": 50}, lightgbm=fast)
     recent = res.backtest_model.metadata["production"]["blocks"]["recent"]
     assert recent["applied"]
     assert recent["ratio"] > 1.1
     assert any("recent label windows" in n for n in res.notes)
-    off = _train(crm, backtest={"min_test_conversions": 50}, calibration={"recent_rate": False})
+    off = _train(
+        crm,
+        backtest={"min_test_conversions": 50},
+        calibration={"recent_rate": False},
+        lightgbm=fast,
+    )
     # the backtest's test rows come after a rising base rate: the check brings the level closer
     citl_on = res.report.metrics.loc["lightgbm", "citl"]
     citl_off = off.report.metrics.loc["lightgbm", "citl"]
@@ -215,6 +222,9 @@ def test_same_data_and_seed_give_the_same_model(small):
     assert again.model.booster.model_to_string() == res.model.booster.model_to_string()
     assert again.model.calibrator == res.model.calibrator
     pd.testing.assert_frame_equal(again.report.metrics, res.report.metrics)
+    # and the seed is what makes them equal: another seed grows other trees
+    other = _train(crm, seed=1)
+    assert other.model.booster.model_to_string() != res.model.booster.model_to_string()
 
 
 # ------------------------------------------------------------------------------- calibration

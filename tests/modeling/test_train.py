@@ -205,25 +205,6 @@ def test_evaluate_saved_model_on_labelled_data(crm, trained):
     assert rep.metrics.loc["lightgbm", "auc"] > 0.65
 
 
-def test_same_seed_same_model(tmp_path):
-    crm = make_crm(4000, days=300, seed=5)
-    kw = dict(
-        horizon="30d",
-        every="7d",
-        start=crm.start,
-        observed_until=crm.observed_until,
-        rules=RULES,
-        n_boot=0,
-    )
-    a = train(crm.leads, crm.events, crm.conversions, seed=7, **kw)
-    b = train(crm.leads, crm.events, crm.conversions, seed=7, **kw)
-    assert a.model.booster.model_to_string() == b.model.booster.model_to_string()
-    assert a.model.calibrator == b.model.calibrator
-    pd.testing.assert_frame_equal(a.report.metrics, b.report.metrics)
-    c = train(crm.leads, crm.events, crm.conversions, seed=8, **kw)
-    assert c.model.booster.model_to_string() != a.model.booster.model_to_string()
-
-
 def test_class_reweighting_is_refused(crm_small):
     with pytest.raises(ConfigError, match=r"is_unbalance.*break probability calibration"):
         train(
