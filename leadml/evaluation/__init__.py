@@ -1,7 +1,7 @@
 """Out-of-time splits, metrics (including ECE and lift), the comparison report and the funnel."""
 
-from leadml.evaluation._funnel import FunnelReport, cohort_start, funnel, outcome_labels
 from leadml.evaluation._backtest import BacktestFold, plan_backtest, recent_block_start
+from leadml.evaluation._funnel import FunnelReport, cohort_start, funnel, outcome_labels
 from leadml.evaluation._metrics import (
     METRICS,
     bootstrap_metrics,

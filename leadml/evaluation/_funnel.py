@@ -247,7 +247,7 @@ def funnel(
         "horizon": str(horizon),
         "until": str(end),
         "group": group,
-        "leads": int(len(lab)),
+        "leads": len(lab),
         "cohorts": int(lab["cohort"].nunique()),
     }
     return FunnelReport(by_group=by_group, by_stage=by_stage, info=info)
@@ -273,7 +273,8 @@ def _stages(
     by_name = {k: first.loc[k] for k in first.index.get_level_values("stage").unique()}
     recs = []
     for cohort, c in lab.groupby("cohort", sort=True):
-        limit = (c["as_of"] + h).clip(upper=end)
+        window_end = c["as_of"] + h
+        limit = window_end.where(window_end <= end, end)
         prev = None
         for name in names:
             entered = pd.to_datetime(

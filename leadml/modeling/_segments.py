@@ -115,7 +115,10 @@ def _metrics(y: np.ndarray, preds: dict[str, np.ndarray]) -> dict[str, dict[str,
     if not len(y) or y.min() == y.max():
         return {k: dict.fromkeys(SEGMENT_METRICS, np.nan) for k in preds}
     tab = metric_table(y, preds, metrics=SEGMENT_METRICS)
-    return {k: {m: float(tab.loc[k, m]) for m in SEGMENT_METRICS} for k in preds}
+    arr = tab.loc[list(preds), SEGMENT_METRICS].to_numpy(dtype=float)
+    return {
+        k: dict(zip(SEGMENT_METRICS, map(float, arr[i]), strict=True)) for i, k in enumerate(preds)
+    }
 
 
 def choose_segments(

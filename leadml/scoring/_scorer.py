@@ -30,12 +30,12 @@ from leadml.schema import (
 )
 
 __all__ = [
+    "GLOBAL_SEGMENT",
     "SCORE_COLUMNS",
+    "SEGMENT_COLUMN",
     "STATUS_LOST",
     "STATUS_NOT_CREATED",
     "STATUS_OPEN",
-    "GLOBAL_SEGMENT",
-    "SEGMENT_COLUMN",
     "ScoringModel",
     "compute_measures",
     "empty_scores",

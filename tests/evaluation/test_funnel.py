@@ -18,7 +18,7 @@ def utc(*values: str) -> pd.DatetimeIndex:
     return pd.to_datetime(list(values), utc=True)
 
 
-@pytest.fixture()
+@pytest.fixture
 def small():
     scores = pd.DataFrame(
         {
@@ -42,9 +42,7 @@ def small():
         {
             "lead_id": ["a", "a", "b", "d", "c"],
             "stage": ["MQL", "won", "MQL", "MQL", "MQL"],
-            "entered_at": utc(
-                "2025-01-07", "2025-01-10", "2025-01-09", "2025-01-21", "2025-02-20"
-            ),
+            "entered_at": utc("2025-01-07", "2025-01-10", "2025-01-09", "2025-01-21", "2025-02-20"),
         }
     )
     return scores, conversions, stages
@@ -156,4 +154,5 @@ def test_cli_funnel_prints_and_writes(small, tmp_path):
         app, ["funnel", "--scores", str(tmp_path / "scores.csv"), "--conversions",
               str(tmp_path / "conv.csv"), "--by", "day"],
     )  # fmt: skip
-    assert bad.exit_code != 0 and "--by must be week or month" in bad.output
+    assert bad.exit_code != 0
+    assert "--by must be week or month" in bad.output
