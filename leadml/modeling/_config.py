@@ -191,8 +191,10 @@ class SegmentsConfig(MinDataConfig):
     A segment value gets its own model when the backtest's training rows of that segment hold at
     least ``converted_leads`` converted and ``unconverted_leads`` not-converted leads, and its
     test rows hold at least ``min_test_conversions`` conversions (and a non-conversion); the model
-    is kept when, on that segment's test rows, its log loss is lower than the global model's and
-    its AUC is not lower than the global model's by more than ``auc_tolerance``. Every other lead
+    is kept when, on that segment's test rows, its log loss is lower than the global model's by at
+    least ``min_log_loss_gain`` (relative: 0.01 is 1 %; smaller gains are within the noise of a
+    segment's test rows) and its AUC is not lower than the global model's by more than
+    ``auc_tolerance``. Every other lead
     (a small, unseen or missing segment, or a segment whose model did not win) is scored by the
     global model.
     """
@@ -200,6 +202,7 @@ class SegmentsConfig(MinDataConfig):
     converted_leads: int = Field(100, ge=1)
     unconverted_leads: int = Field(100, ge=1)
     min_test_conversions: int = Field(30, ge=1)
+    min_log_loss_gain: float = Field(0.01, ge=0, lt=1)
     auc_tolerance: float = Field(0.0, ge=0, lt=0.5)
 
 

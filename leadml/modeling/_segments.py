@@ -8,7 +8,8 @@ With ``TrainConfig.segment`` (a profile column: lead source, campaign, product l
    leads, and its test rows ``segments.min_test_conversions`` conversions;
 2. **backtest**: the same procedure (LightGBM + calibration, the same feature spec) is fitted on
    that segment's training rows and compared with the global backtest model on the SAME test rows
-   (that segment's): it is kept when its log loss is lower and its AUC not lower by more than
+   (that segment's): it is kept when its log loss is lower by at least
+   ``segments.min_log_loss_gain`` (relative) and its AUC not lower by more than
    ``segments.auc_tolerance``;
 3. **production fit**: every kept segment's model is refitted on all of that segment's labelled
    history. Leads of any other value (small, unseen, missing, or a segment whose model lost) are
@@ -206,7 +207,7 @@ def choose_segments(
                 p_seg = m.predict_proba(features.loc[te])
                 s = _metrics(y[te], {"segment": p_seg})["segment"]
                 rec.update({f"segment_{k}": v for k, v in s.items()})
-                better = s["log_loss"] < g["log_loss"]
+                better = s["log_loss"] < g["log_loss"] * (1 - need.min_log_loss_gain)
                 not_worse = s["auc"] >= g["auc"] - need.auc_tolerance
                 detail = (
                     f"log loss {s['log_loss']:.4f} vs global {g['log_loss']:.4f}, AUC "
@@ -217,7 +218,11 @@ def choose_segments(
                     rec["why"] = f"kept: backtest better ({detail})"
                     backtest_models[name] = m
                 else:
-                    rec["why"] = f"backtest worse ({detail})"
+                    rec["why"] = (
+                        f"backtest not better by {need.min_log_loss_gain:.0%} ({detail})"
+                        if s["log_loss"] < g["log_loss"] and not_worse
+                        else f"backtest worse ({detail})"
+                    )
         recs.append(rec)
     if (~has).any():
         te = test & ~has
@@ -258,10 +263,14 @@ def choose_segments(
     )
     models: dict[str, LeadScoringModel] = {}
     for name in sorted(backtest_models):
-        m = fit_production(values == name)
+        try:
+            m = fit_production(values == name)
+        except LeadmlError as exc:  # the backtest's winner cannot be shipped: the global model
+            notes.append(f"segment {name!r}: the production fit failed ({exc}); global model used")
+            continue
         m.metadata.update({"segment": {"column": column, "value": name}})
         models[name] = m
-    kept = sorted(backtest_models)
+    kept = sorted(models)
     notes.append(
         f"segments by {column!r}: {len(kept)} of {len(names)} value(s) with their own model"
         + (f" ({', '.join(kept)})" if kept else "")

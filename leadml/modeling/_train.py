@@ -879,7 +879,10 @@ def _attach_segments(model: LeadScoringModel, report: ComparisonReport, c: Segme
     model.metadata["segments"] = {
         "column": c.column,
         "kept": c.kept,
-        "rule": "kept where the backtest's log loss is lower and AUC not lower (same test rows)",
+        "rule": (
+            "kept where the backtest's log loss is lower by segments.min_log_loss_gain (relative) "
+            "and AUC not lower by more than segments.auc_tolerance (same test rows)"
+        ),
         "choice": records(c.table),
         "routed": records(c.routed),
     }

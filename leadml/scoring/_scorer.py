@@ -94,16 +94,20 @@ def segment_routes(
 ) -> np.ndarray:
     """Which model scores each row: the text of the lead's ``column`` value where ``segments``
     (the segment values that have a model) holds it, else :data:`GLOBAL_SEGMENT` (a missing,
-    unseen or small segment). Without a segment column every row is ``"global"``."""
+    unseen or small segment). Without a segment column every row is ``"global"`` (leads without
+    the column at all: the same, with a warning)."""
     out = np.full(len(lead_ids), GLOBAL_SEGMENT, dtype=object)
     if column is None or not len(segments):
         return out
     if column not in leads.columns:
-        raise DataContractError(
-            f"leads: column {column!r} missing; the model routes leads to per-segment models by it "
-            f"(received {list(leads.columns)[:12]}). Fix: pass the {column!r} column with the "
-            "leads (a missing value is scored by the global model)."
+        warnings.warn(
+            f"score: the leads have no {column!r} column, by which this model routes leads to its "
+            f"per-segment models ({', '.join(sorted(segments))}): every lead is scored by the "
+            f"global model. Fix: pass the {column!r} column with the leads.",
+            RowsExcludedWarning,
+            stacklevel=4,
         )
+        return out
     values = pd.Series(leads[column].to_numpy(), index=leads["lead_id"].to_numpy())
     v = pd.Series(lead_ids.to_numpy()).map(values)
     text = v.astype(object).where(v.notna(), None).map(lambda x: None if x is None else str(x))
@@ -120,7 +124,7 @@ def _parts(model: ScoringModel, routes: np.ndarray) -> list[tuple[Any, np.ndarra
     """``(model, row mask)`` per model that scores some row (the global one first)."""
     out: list[tuple[Any, np.ndarray]] = [(model, routes == GLOBAL_SEGMENT)]
     out += [(model.segments[k], routes == k) for k in sorted(set(routes) - {GLOBAL_SEGMENT})]
-    return [(m, mask) for m, mask in out if mask.any()]
+    return [(m, mask) for m, mask in out if mask.any()] or out[:1]  # no rows: the global one
 
 
 def validate_inputs(
@@ -326,8 +330,9 @@ def explain_leads(
         _, part = m.explainer.reasons(feats.loc[mask].reset_index(drop=True), k=k)
         part["row"] = np.flatnonzero(mask)[part["row"].to_numpy()]
         longs.append(part)
-    long = pd.concat(longs, ignore_index=True).sort_values("row", kind="stable")
-    long = long.reset_index(drop=True)
+    long = longs[0] if len(longs) == 1 else pd.concat(longs, ignore_index=True)
+    if len(longs) > 1:  # rows in order, as one model would give them
+        long = long.sort_values("row", kind="stable").reset_index(drop=True)
     ids = feats[["lead_id", "as_of"]].reset_index(drop=True)
     long.insert(0, "lead_id", ids["lead_id"].to_numpy()[long["row"].to_numpy()])
     long.insert(1, "as_of", _utc(ids["as_of"]).iloc[long["row"].to_numpy()].to_numpy())

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from leadml import make_crm
-from leadml.exceptions import ConfigError
+from leadml.exceptions import ConfigError, RowsExcludedWarning
 from leadml.modeling import LeadScoringModel, train, train_flat
 from leadml.scoring import GLOBAL_SEGMENT, SEGMENT_COLUMN
 
@@ -41,12 +41,10 @@ def flat_table(n: int = 5000, seed: int = 0) -> pd.DataFrame:
     return df
 
 
-@pytest.fixture(scope="module")
-def flat():
-    df = flat_table()
+def _train_flat(df: pd.DataFrame):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = train_flat(
+        return train_flat(
             df,
             label="converted",
             id_column="lead_id",
@@ -55,7 +53,28 @@ def flat():
             segments={"converted_leads": 100, "unconverted_leads": 100, "min_test_conversions": 10},
             **FAST,
         )
-    return df, res
+
+
+@pytest.fixture(scope="module")
+def flat():
+    df = flat_table()
+    return df, _train_flat(df)
+
+
+def test_same_seed_same_segments_and_scores(flat):
+    df, res = flat
+    again = _train_flat(df)
+    pd.testing.assert_frame_equal(again.report.segments, res.report.segments)
+    leads = df.drop(columns="converted").head(200)
+    pd.testing.assert_frame_equal(again.model.score(leads), res.model.score(leads))
+
+
+def test_leads_without_the_segment_column_get_the_global_model_with_a_warning(flat):
+    df, res = flat
+    leads = df.drop(columns=["converted", "segment"]).head(20)
+    with pytest.warns(RowsExcludedWarning, match="no 'segment' column"):
+        out = res.model.score(leads)
+    assert set(out[SEGMENT_COLUMN]) == {GLOBAL_SEGMENT}
 
 
 def test_strongly_different_segment_is_kept_and_tiny_one_gets_the_global_model(flat):
