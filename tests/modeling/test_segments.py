@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from leadml import make_crm
-from leadml.exceptions import ConfigError, RowsExcludedWarning
+from leadml.exceptions import ConfigError, DataContractError, RowsExcludedWarning
 from leadml.modeling import LeadScoringModel, train, train_flat
-from leadml.scoring import GLOBAL_SEGMENT, SEGMENT_COLUMN
+from leadml.scoring import GLOBAL_SEGMENT, SEGMENT_COLUMN, segment_routes
 
 FAST = {
     "n_boot": 0,
@@ -72,9 +72,11 @@ def test_same_seed_same_segments_and_scores(flat):
 def test_leads_without_the_segment_column_get_the_global_model_with_a_warning(flat):
     df, res = flat
     leads = df.drop(columns=["converted", "segment"]).head(20)
+    with pytest.raises(DataContractError, match=r"profile column\(s\) \['segment'\]"):
+        res.model.score(leads)  # here the column is a feature too: no score without it
     with pytest.warns(RowsExcludedWarning, match="no 'segment' column"):
-        out = res.model.score(leads)
-    assert set(out[SEGMENT_COLUMN]) == {GLOBAL_SEGMENT}
+        routes = segment_routes("segment", res.model.segments, leads, leads["lead_id"])
+    assert set(routes) == {GLOBAL_SEGMENT}
 
 
 def test_strongly_different_segment_is_kept_and_tiny_one_gets_the_global_model(flat):
