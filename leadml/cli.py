@@ -549,6 +549,13 @@ def train(
     no_events: Annotated[
         bool, typer.Option(help="Train on the profile columns only (no --events), knowingly.")
     ] = False,
+    segment: Annotated[
+        str | None,
+        typer.Option(
+            help="Profile column (e.g. lead_source): a model per segment value where the backtest "
+            "says it beats the global model, the global model elsewhere."
+        ),
+    ] = None,
 ) -> None:
     """Backtest rules, logistic regression and LightGBM at an earlier origin; fit the same
     procedure on all labelled history; print the comparison; save the production model."""
@@ -577,6 +584,7 @@ def train(
         seed=seed,
         n_boot=n_boot,
         unknown_leads="drop" if drop_unknown_leads else None,
+        segment=segment,
     )
     tables = load_tables(
         leads=leads,
@@ -650,6 +658,7 @@ def _print_result(res: Any) -> None:
         console.print(f"[dim]note: {note}[/]")
     print_comparison(res.report)
     print_subsets(res.report)
+    print_segments(res.report)
     spread = res.report.origin_spread()
     if len(spread):
         console.print(
@@ -659,6 +668,36 @@ def _print_result(res: Any) -> None:
                 f"{stat} {spread.loc[('lightgbm', stat), 'auc']:.3f}"
                 for stat in ("mean", "sd", "min", "max")
             )
+        )
+
+
+def print_segments(report: Any) -> None:
+    """Per-segment models: global vs segment model on each segment's test rows, and the choice."""
+    seg = report.segments
+    if not len(seg):
+        return
+    table = Table(title="per-segment models (backtest, same test rows per segment)")
+    cols = ["segment", "test rows", "conv", "AUC global", "AUC seg", "log loss global",
+            "log loss seg", "ECE global", "ECE seg", "choice", "why"]  # fmt: skip
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("segment", "choice", "why") else "right")
+
+    def f(v: Any, d: int = 3) -> str:
+        return "-" if v is None or pd.isna(v) else f"{float(v):.{d}f}"
+
+    for r in seg.to_dict("records"):
+        table.add_row(
+            str(r["segment"]), f"{int(r['test_rows']):,}", f"{int(r['test_conversions']):,}",
+            f(r["global_auc"]), f(r["segment_auc"]), f(r["global_log_loss"], 4),
+            f(r["segment_log_loss"], 4), f(r["global_ece"], 4), f(r["segment_ece"], 4),
+            str(r["choice"]), str(r["why"]),
+        )  # fmt: skip
+    console.print(table)
+    for r in report.segments_routed.to_dict("records"):
+        console.print(
+            f"all test rows, {r['model']}: AUC {f(r['auc'])}, log loss {f(r['log_loss'], 4)}, "
+            f"ECE {f(r['ece'], 4)} ({int(r['rows']):,} rows, {int(r['segment_models'])} segment "
+            "models)"
         )
 
 
@@ -685,6 +724,9 @@ def train_flat(
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     n_boot: Annotated[int | None, typer.Option(help="Bootstrap resamples for intervals.")] = None,
     overwrite: Overwrite = False,
+    segment: Annotated[
+        str | None, typer.Option(help="Column: a model per segment value where it wins.")
+    ] = None,
 ) -> None:
     """Flat mode: train and compare on one row per lead (a CRM export with a label)."""
     from leadml.modeling import LeadScoringModel
@@ -702,7 +744,7 @@ def train_flat(
         na_values=na_value or [],
         split=split,
         config=config,
-        **_given(rules=rules, seed=seed, n_boot=n_boot),
+        **_given(rules=rules, seed=seed, n_boot=n_boot, segment=segment),
     )
     _print_result(res)
     res.model.save(out, overwrite=overwrite)
@@ -1052,6 +1094,69 @@ def monitor(
     console.print(f"report: {r.out}/index.html" + (f"; MLflow run {r.run_id}" if r.run_id else ""))
     if r.exit_code:
         raise typer.Exit(code=r.exit_code)
+
+
+@command()
+def funnel(
+    scores: Annotated[
+        Path, typer.Option(help="Past scores (a file, or a folder of parts) leadml score wrote.")
+    ],
+    conversions: Annotated[Path, typer.Option(help="Conversions (lead_id, converted_at).")],
+    stages: Annotated[
+        Path | None, typer.Option(help="Stage history (lead_id, stage, entered_at).")
+    ] = None,
+    by: Annotated[str, typer.Option(help="Cohorts by week or month of as_of.")] = "week",
+    horizon: Annotated[str, typer.Option(help="Conversion window of a score.")] = "30d",
+    until: Annotated[
+        str | None, typer.Option(help="Report date (default: the latest time in the inputs).")
+    ] = None,
+    group: Annotated[str, typer.Option(help="grade or band.")] = "grade",
+    out: Annotated[
+        Path | None, typer.Option(help="Write the tables (.csv; stages beside) or a .md page.")
+    ] = None,
+) -> None:
+    """How are our leads moving: conversion by grade (or band) and by stage per scoring week or
+    month; conversions after the report date, or after the horizon, never count."""
+    from leadml.evaluation import funnel as run_funnel
+    from leadml.jobs import read_scores
+
+    if by not in ("week", "month"):
+        raise ConfigError(f"funnel: --by must be week or month, got {by!r}.")
+    st = read_table(stages, table="stages") if stages is not None else None
+    rep = run_funnel(
+        read_scores(scores),
+        read_table(conversions, table="conversions"),
+        stages=st,
+        by=by,  # type: ignore[arg-type]
+        horizon=horizon,
+        until=until,
+        group=group,
+    )
+    table = Table(title=f"conversion by {group} per {by} (known by {rep.info['until'][:10]})")
+    for c in (by, group, "leads", "share", "converted", "still open", "rate", "so far"):
+        table.add_column(c, justify="left" if c in (by, group) else "right")
+    for r in rep.by_group.to_dict("records"):
+        rate = r["conversion_rate"]
+        table.add_row(
+            f"{pd.Timestamp(r['cohort']):%Y-%m-%d}", str(r[group]), f"{int(r['leads']):,}",
+            f"{r['share']:.1%}", f"{int(r['converted']):,}", f"{int(r['still_open']):,}",
+            "-" if pd.isna(rate) else f"{rate:.1%}", f"{r['converted_so_far']:.1%}",
+        )  # fmt: skip
+    console.print(table)
+    if len(rep.by_stage):
+        t2 = Table(title=f"stages reached within the horizon, per {by}")
+        for c in (by, "stage", "leads", "reached", "share", "step rate"):
+            t2.add_column(c, justify="left" if c in (by, "stage") else "right")
+        for r in rep.by_stage.to_dict("records"):
+            step = r["step_rate"]
+            t2.add_row(
+                f"{pd.Timestamp(r['cohort']):%Y-%m-%d}", str(r["stage"]), f"{int(r['leads']):,}",
+                f"{int(r['reached']):,}", f"{r['reached_share']:.1%}",
+                "-" if pd.isna(step) else f"{step:.1%}",
+            )  # fmt: skip
+        console.print(t2)
+    if out is not None:
+        console.print(f"written to {rep.write(out)}")
 
 
 def print_gate(gate: Any) -> None:

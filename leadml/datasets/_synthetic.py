@@ -66,6 +66,8 @@ SOURCES = {  # name: (share, initial intent distribution cold/warm/hot)
 }
 P_JOBSEEKER = {"Student": 0.85}  # by seniority; others below
 P_JOBSEEKER_OTHER = 0.04
+REVERSED_SCALE = 2.0
+"""make_crm(reversed_source=...): that source's fit effects are multiplied by -REVERSED_SCALE."""
 FREE_EMAIL_EFFECT = -0.60
 P_FREE_EMAIL = {"buyer": 0.18, "jobseeker": 0.80}
 
@@ -220,6 +222,7 @@ def make_crm(
     rate_shift: float = 1.0,
     rate_shift_start: float = 2 / 3,
     conversions_from_day: int | None = None,
+    reversed_source: str | None = None,
     seed: int = 0,
 ) -> CRMData:
     """Generate a realistic B2B CRM with leads, behavioural events, conversions and ground truth.
@@ -252,6 +255,13 @@ def make_crm(
         silent) but are not in the conversions table, as in a CRM whose deal tracking was
         switched on partway. The truth is then the probability of a *recorded* conversion given
         what is observable, with "converted before tracking, unrecorded" as a hidden state.
+    reversed_source : str, optional
+        A ``lead_source`` value (e.g. ``"website_organic"``) whose leads convert for the opposite profile
+        reasons: their fit effects (industry, country, size, seniority, e-mail type) are negated and
+        doubled (``REVERSED_SCALE``),
+        so a model of that segment alone beats a global one (per-segment benchmarks). Default:
+        every source shares the same drivers (only the initial intent differs), and the data is
+        exactly that of earlier versions.
     seed : int
         The same seed gives the same data.
 
@@ -270,6 +280,10 @@ def make_crm(
         raise ConfigError(
             "make_crm: need rate_shift > 0 and 0 <= rate_shift_start < 1; got "
             f"rate_shift={rate_shift}, rate_shift_start={rate_shift_start}."
+        )
+    if reversed_source is not None and reversed_source not in SOURCES:
+        raise ConfigError(
+            f"make_crm: reversed_source must be one of {list(SOURCES)}; got {reversed_source!r}."
         )
     if conversions_from_day is not None and not 0 <= conversions_from_day < days:
         raise ConfigError(
@@ -320,6 +334,8 @@ def make_crm(
     emp_eff = np.where(miss_emp, -0.10, emp_eff)
     sen_eff = np.array([v[1] for v in SENIORITY.values()])[sen]
     fit = ind_eff + cty_eff + emp_eff + sen_eff + np.where(free, FREE_EMAIL_EFFECT, 0.0)
+    if reversed_source is not None:  # that segment converts for the opposite profile reasons
+        fit = np.where(src == list(SOURCES).index(reversed_source), -REVERSED_SCALE * fit, fit)
 
     # creation times: uniform over the days before the last horizon, slightly growing
     span = days - horizon_days

@@ -1,6 +1,7 @@
-"""Out-of-time splits, metrics (including ECE and lift) and the comparison report."""
+"""Out-of-time splits, metrics (including ECE and lift), the comparison report and the funnel."""
 
 from leadml.evaluation._backtest import BacktestFold, plan_backtest, recent_block_start
+from leadml.evaluation._funnel import FunnelReport, cohort_start, funnel, outcome_labels
 from leadml.evaluation._metrics import (
     METRICS,
     bootstrap_metrics,
@@ -24,6 +25,7 @@ __all__ = [
     "METRICS",
     "BacktestFold",
     "ComparisonReport",
+    "FunnelReport",
     "TimeSplit",
     "bootstrap_metrics",
     "brier_score",
@@ -31,13 +33,16 @@ __all__ = [
     "calibration_in_the_large",
     "calibration_slope_intercept",
     "capture_at",
+    "cohort_start",
     "compare_models",
     "expected_calibration_error",
     "figure_png",
+    "funnel",
     "lift_at",
     "log_loss",
     "metric_table",
     "order_split",
+    "outcome_labels",
     "plan_backtest",
     "pr_auc",
     "recent_block_start",

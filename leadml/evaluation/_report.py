@@ -70,6 +70,13 @@ class ComparisonReport:
         metrics; :meth:`origin_spread` summarises them.
     data_summary : DataFrame
         Which rows were used for what, and which were left out and why.
+    segments : DataFrame
+        With per-segment models: one row per segment value with its rows and conversions, the
+        global and the segment model's AUC / log loss / ECE on that segment's test rows, the
+        choice and why.
+    segments_routed : DataFrame
+        The global model vs the routed scores (each row by the model of its segment) on all
+        test rows.
     """
 
     metrics: pd.DataFrame
@@ -84,6 +91,8 @@ class ComparisonReport:
     subsets: pd.DataFrame = field(default_factory=pd.DataFrame)
     origins: pd.DataFrame = field(default_factory=pd.DataFrame)
     data_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+    segments: pd.DataFrame = field(default_factory=pd.DataFrame)
+    segments_routed: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def origin_spread(self, metrics: tuple[str, ...] = ("auc", "log_loss", "ece")) -> pd.DataFrame:
         """Mean, standard deviation, min and max of each metric over the backtest origins."""
@@ -140,6 +149,18 @@ class ComparisonReport:
                 _md(_rounded(self.origins)),
                 "",
                 _md(_rounded(self.origin_spread()).reset_index(names=["model", "statistic"])),
+                "",
+            ]
+        if len(self.segments):
+            lines += [
+                "## Per-segment models (same test rows: global vs segment model)",
+                "",
+                _md(_rounded(self.segments)),
+                "",
+                "All test rows, each scored by the model of its segment (routed) vs the global "
+                "model:",
+                "",
+                _md(_rounded(self.segments_routed)),
                 "",
             ]
         if len(self.data_summary):
@@ -265,6 +286,12 @@ class ComparisonReport:
                 "<h2>Rolling-origin backtest</h2>",
                 _rounded(self.origins).to_html(index=False),
                 _rounded(self.origin_spread()).to_html(),
+            ]
+        if len(self.segments):
+            parts += [
+                "<h2>Per-segment models (same test rows: global vs segment model)</h2>",
+                _rounded(self.segments).to_html(index=False),
+                _rounded(self.segments_routed).to_html(index=False),
             ]
         if len(self.data_summary):
             parts += ["<h2>Rows used</h2>", self.data_summary.to_html(index=False)]

@@ -27,6 +27,8 @@ import pandas as pd
 
 from leadml import _progress
 from leadml.evaluation import bootstrap_metrics, calibration_bins, figure_png
+from leadml.evaluation import cohort_start as _cohort_start
+from leadml.evaluation import outcome_labels as _labels
 from leadml.exceptions import ConfigError, DataContractError
 from leadml.features import parse_duration
 from leadml.jobs._config import MonitorConfig, load_job_config
@@ -191,30 +193,6 @@ def read_scores(source: str | Path, base: Path | None = None) -> pd.DataFrame:
             "monitor an event model's scores, or add the time each lead was scored as as_of."
         )
     return df
-
-
-def _labels(
-    scores: pd.DataFrame, conversions: pd.DataFrame, horizon: pd.Timedelta, until: pd.Timestamp
-) -> pd.DataFrame:
-    """``label`` (converted in ``(as_of, as_of + horizon]``), ``closed`` (the window has ended by
-    ``until``), ``converted_before`` (already converted at ``as_of``)."""
-    first = conversions.groupby("lead_id")["converted_at"].min()
-    conv = scores["lead_id"].map(first)
-    conv = pd.to_datetime(conv, utc=True)
-    out = scores.copy()
-    out["closed"] = (out["as_of"] + horizon <= until).to_numpy()
-    out["converted_before"] = (conv <= out["as_of"]).fillna(False).to_numpy()
-    out["label"] = (
-        ((conv > out["as_of"]) & (conv <= out["as_of"] + horizon)).fillna(False).astype(int)
-    )
-    return out
-
-
-def _cohort_start(t: pd.Series, period: pd.Timedelta) -> pd.Series:
-    """Cohorts of ``period`` anchored on a Monday (weeks run Monday to Sunday)."""
-    anchor = pd.Timestamp("2000-01-03", tz="UTC")  # a Monday
-    k = np.floor((t - anchor) / period).astype(int)
-    return anchor + k * period
 
 
 # --------------------------------------------------------------------------------- the job

@@ -16,6 +16,7 @@ from leadml.modeling._config import (
     FeaturesConfig,
     LightGBMConfig,
     MinDataConfig,
+    SegmentsConfig,
     TrainConfig,
     describe_validation_error,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "MinDataConfig",
     "NotEnoughDataError",
     "ScoreScale",
+    "SegmentsConfig",
     "TrainConfig",
     "TrainResult",
     "check_min_data",

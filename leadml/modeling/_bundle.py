@@ -50,7 +50,9 @@ FILES = {
     "linear": "logistic_baseline.json",
     "meta": "metadata.json",
 }
-KNOWN_ENTRIES = (*FILES.values(), "report")
+SEGMENTS_DIR = "segments"
+"""Sub-folder of the per-segment models (one model folder each, ``segments/0`` ...)."""
+KNOWN_ENTRIES = (*FILES.values(), "report", SEGMENTS_DIR)
 """Everything leadml writes into a model folder (``report`` is the CLI's report folder)."""
 
 
@@ -93,6 +95,8 @@ class LeadScoringModel:
         linear: LogisticBaseline | None = None,
         linear_calibrator: Calibrator | None = None,
         metadata: dict[str, Any] | None = None,
+        segment_column: str | None = None,
+        segments: dict[str, LeadScoringModel] | None = None,
     ) -> None:
         spec.check_is_fitted()
         if not hasattr(scorecard, "a_"):
@@ -106,6 +110,17 @@ class LeadScoringModel:
         self.linear_calibrator = linear_calibrator
         self.metadata = dict(metadata or {})
         self.source: str | None = None  # the folder it was loaded from, if any
+        self.segment_column = segment_column
+        self.segments: dict[str, LeadScoringModel] = dict(segments or {})
+        """Per-segment models by segment value (same spec; leads of other values: this model)."""
+        if self.segments and segment_column is None:
+            raise ConfigError("LeadScoringModel: per-segment models need their segment_column.")
+        for value, sub in self.segments.items():
+            if sub.segments or sub.booster is None or not _same_spec(sub.spec, spec):
+                raise ConfigError(
+                    f"LeadScoringModel: the model of segment {value!r} must be a LightGBM model "
+                    "with this model's feature spec and no segments of its own."
+                )
         self._explainer: Explainer | None = None
         self._cat_levels = {
             spec.profile_names_[c]: list(spec.levels_[c]) for c in spec.categorical_
@@ -128,6 +143,10 @@ class LeadScoringModel:
             )
 
     # ------------------------------------------------------------------ properties
+    def segment_model(self, value: str) -> LeadScoringModel:
+        """The model that scores leads of segment ``value`` (this one when it has none)."""
+        return self.segments.get(str(value), self)
+
     @property
     def feature_names(self) -> list[str]:
         return list(self.spec.feature_names_)
@@ -305,6 +324,10 @@ class LeadScoringModel:
             scorecard=self.scorecard,
             linear=self.linear,
             linear_calibrator=self.linear_calibrator,
+            segment_column=self.segment_column,
+            segments={  # the same move for every segment's model
+                k: m.recalibrated(a, b, note=note) for k, m in self.segments.items()
+            },
             metadata={
                 k: v
                 for k, v in self.metadata.items()  # a new model: not the old one's registry entry
@@ -346,11 +369,17 @@ class LeadScoringModel:
                         "calibrator": self.linear_calibrator.to_dict(),
                     },
                 )
+            routing = self._save_segments(tmp)
             checksums = {
-                f.name: _sha256(f) for f in sorted(tmp.iterdir()) if f.name != FILES["meta"]
+                f.name: _sha256(f)
+                for f in sorted(tmp.iterdir())
+                if f.is_file() and f.name != FILES["meta"]
             }
+            for sub in routing.get("models", {}).values():  # each checks its own files on load
+                checksums[f"{sub}/{FILES['meta']}"] = _sha256(tmp / sub / FILES["meta"])
             meta = {
                 **self.metadata,
+                **({"segment_routing": routing} if routing else {}),
                 "format_version": FORMAT_VERSION,
                 "kind": self.kind,
                 "scale": self.scale.to_dict(),
@@ -369,6 +398,18 @@ class LeadScoringModel:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return path
+
+    def _save_segments(self, folder: Path) -> dict[str, Any]:
+        """Write each segment's model into ``segments/<i>``; the routing for the metadata."""
+        if self.segment_column is None:
+            return {}
+        models = {}
+        for i, (value, sub) in enumerate(sorted(self.segments.items())):
+            rel = f"{SEGMENTS_DIR}/{i}"
+            (folder / SEGMENTS_DIR).mkdir(exist_ok=True)
+            sub.save(folder / rel)
+            models[value] = rel
+        return {"column": self.segment_column, "models": models}
 
     @classmethod
     def load(cls, path: str | Path) -> LeadScoringModel:
@@ -402,6 +443,10 @@ class LeadScoringModel:
         scale = ScoreScale.from_dict(meta.pop("scale"))
         for key in ("files", "format_version", "checksums", "kind"):
             meta.pop(key, None)
+        routing = meta.pop("segment_routing", None) or {}
+        segments = {
+            str(value): cls.load(path / rel) for value, rel in routing.get("models", {}).items()
+        }
         model = cls(
             spec=spec,
             booster=booster,
@@ -413,9 +458,15 @@ class LeadScoringModel:
             linear=linear,
             linear_calibrator=lin_cal,
             metadata=meta,
+            segment_column=routing.get("column"),
+            segments=segments,
         )
         model.source = str(path.resolve())
         return model
+
+
+def _same_spec(a: FeatureSpec, b: FeatureSpec) -> bool:
+    return a is b or a.to_dict() == b.to_dict()
 
 
 def _sha256(path: Path) -> str:

@@ -26,6 +26,7 @@ __all__ = [
     "FeaturesConfig",
     "LightGBMConfig",
     "MinDataConfig",
+    "SegmentsConfig",
     "TrainConfig",
     "describe_validation_error",
 ]
@@ -183,6 +184,28 @@ class MinDataConfig(_Section):
     unconverted_leads: int = Field(40, ge=1)
 
 
+class SegmentsConfig(MinDataConfig):
+    """Per-segment models (with ``TrainConfig.segment``): the minimum-data rule per segment and the
+    backtest's choice.
+
+    A segment value gets its own model when the backtest's training rows of that segment hold at
+    least ``converted_leads`` converted and ``unconverted_leads`` not-converted leads, and its
+    test rows hold at least ``min_test_conversions`` conversions (and a non-conversion); the model
+    is kept when, on that segment's test rows, its log loss is lower than the global model's by at
+    least ``min_log_loss_gain`` (relative: 0.01 is 1 %; smaller gains are within the noise of a
+    segment's test rows) and its AUC is not lower than the global model's by more than
+    ``auc_tolerance``. Every other lead
+    (a small, unseen or missing segment, or a segment whose model did not win) is scored by the
+    global model.
+    """
+
+    converted_leads: int = Field(100, ge=1)
+    unconverted_leads: int = Field(100, ge=1)
+    min_test_conversions: int = Field(30, ge=1)
+    min_log_loss_gain: float = Field(0.01, ge=0, lt=1)
+    auc_tolerance: float = Field(0.0, ge=0, lt=0.5)
+
+
 _SHORTHANDS = {
     "params": ("lightgbm", "params"),
     "search": ("lightgbm", "search"),
@@ -217,6 +240,11 @@ class TrainConfig(_Section):
     calibration: CalibrationConfig = Field(default_factory=lambda: CalibrationConfig())
     lightgbm: LightGBMConfig = Field(default_factory=lambda: LightGBMConfig())
     min_data: MinDataConfig = Field(default_factory=lambda: MinDataConfig())
+    segment: str | None = None
+    """A profile column of the leads (flat mode: a column of the table), e.g. ``lead_source``:
+    one model per segment value where the backtest says it beats the global model (see
+    :class:`SegmentsConfig`), the global model elsewhere."""
+    segments: SegmentsConfig = Field(default_factory=lambda: SegmentsConfig())
     bands: dict[str, float | None] = Field(default_factory=lambda: dict(DEFAULT_BANDS))
     seed: int = 0
     n_boot: int = Field(200, ge=0)

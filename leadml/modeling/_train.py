@@ -53,6 +53,12 @@ from leadml.modeling._calibration import ScoreScale
 from leadml.modeling._config import DEFAULT_BANDS, TrainConfig
 from leadml.modeling._lgbm import FitInfo
 from leadml.modeling._procedure import Fitted, OpenWindows, fit_procedure
+from leadml.modeling._segments import (
+    SegmentChoice,
+    check_segment_column,
+    choose_segments,
+    segment_values,
+)
 from leadml.rules import ScorecardConfig, load_rules, scorecard_inputs
 from leadml.schema import FLAT_TIME, LeadData, examples, validate_lead_data
 
@@ -106,6 +112,9 @@ class TrainResult:
     config : TrainConfig
     notes : list of str
         What the procedure decided and why (left-out rows, calibration fallbacks...).
+    segments : SegmentChoice, optional
+        With ``config.segment``: the backtest's choice per segment value (also on
+        ``report.segments``) and the production models of the kept segments (in ``model``).
     """
 
     model: LeadScoringModel
@@ -117,6 +126,7 @@ class TrainResult:
     backtest_model: LeadScoringModel
     config: TrainConfig
     notes: list[str] = field(default_factory=list)
+    segments: SegmentChoice | None = None
 
 
 # ---------------------------------------------------------------------------------- config
@@ -563,7 +573,10 @@ def _backtest_origin(
                 "note": "the backtest model (the procedure run at the origin), not the one to ship",
             }
         )
-    return {"per_origin": per_origin, "report": rep, "model": m_t, "notes": fitted_t.notes}
+    out = {"per_origin": per_origin, "report": rep, "model": m_t, "notes": fitted_t.notes}
+    if latest:  # per-segment models are tried at the latest origin, on the same features
+        out.update({"feats": feats_t, "spec": spec_t})
+    return out
 
 
 def train(
@@ -623,6 +636,8 @@ def train(
     )
     _progress.stage("cut-offs and labels")
     _check_exclude(cfg.exclude, data.leads)
+    if cfg.segment is not None:
+        check_segment_column(cfg.segment, data.leads)
     lr = labelled_rows(data, cfg, cutoffs)
     rows = lr.rows
     check_min_data(rows, cfg)
@@ -714,6 +729,75 @@ def train(
     )
     notes += [f"production fit: {n}" for n in fitted_p.notes]
     model = _bundle(spec_p, fitted_p)
+    choice = None
+    if cfg.segment is not None:
+        spec_t, feats_t = runs[-1]["spec"], runs[-1]["feats"]
+        X_t = feats_t[spec_t.feature_names_]
+        origin_t = pd.Timestamp(last_fold.origin, unit="us", tz="UTC")
+        open_cut = lr.open_rows.iloc[:n_open].reset_index(drop=True)
+        open_values = segment_values(data.leads, cfg.segment, open_cut["lead_id"])
+        values = segment_values(data.leads, cfg.segment, rows["lead_id"])
+
+        def fit_segment(
+            spec_s: FeatureSpec,
+            X: pd.DataFrame,
+            mask: np.ndarray,
+            open_windows: OpenWindows | None,
+        ) -> LeadScoringModel:
+            fitted = fit_procedure(
+                X.loc[mask].reset_index(drop=True),
+                rules_x.loc[mask].reset_index(drop=True),
+                y[mask],
+                t[mask],
+                spec=spec_s,
+                rules=rules,
+                config=cfg,
+                gap=gap_us,
+                fmt=_fmt_us,
+                delay=delay[mask],
+                open_windows=open_windows,
+            )
+            return _bundle(spec_s, fitted)
+
+        def segment_backtest(mask: np.ndarray, seg: np.ndarray) -> LeadScoringModel:
+            g = last_fold.gap & seg
+            ow = _open_windows(
+                X_t.loc[g].reset_index(drop=True),
+                rows.loc[g, ["lead_id", "as_of"]],
+                conv_at[g],
+                origin_t,
+                h,
+            )
+            return fit_segment(spec_t, X_t, mask, ow)
+
+        def segment_production(seg: np.ndarray) -> LeadScoringModel:
+            om = open_values == values[seg][0]
+            ow = _open_windows(
+                feats_open.loc[om, spec_p.feature_names_].reset_index(drop=True),
+                open_cut.loc[om],
+                _conversion_times(data, open_cut.loc[om]),
+                lr.end,
+                h,
+            )
+            return fit_segment(spec_p, feats_p[spec_p.feature_names_], seg, ow)
+
+        _progress.stage(f"per-segment models by {cfg.segment!r}")
+        choice = choose_segments(
+            values,
+            frame=data.leads,
+            column=cfg.segment,
+            lead_ids=rows["lead_id"],
+            y=y,
+            train=last_fold.train,
+            test=last_fold.test,
+            features=X_t,
+            global_model=model_t,
+            fit_backtest=segment_backtest,
+            fit_production=segment_production,
+            config=cfg.segments,
+        )
+        _attach_segments(model, report, choice)
+        notes += choice.notes
     window = np.full(len(rows), "train", dtype=object)
     window[last_fold.gap] = "gap"
     window[last_fold.test] = "test"
@@ -774,7 +858,34 @@ def train(
         backtest_model=model_t,
         config=cfg,
         notes=notes,
+        segments=choice,
     )
+
+
+def _attach_segments(model: LeadScoringModel, report: ComparisonReport, c: SegmentChoice) -> None:
+    """The kept segments' models into the production model; the choice into the report and the
+    metadata."""
+    model.segment_column = c.column
+    model.segments = dict(c.models)
+    report.segments = c.table
+    report.segments_routed = c.routed
+
+    def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+        return [
+            {str(k): (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+            for r in df.to_dict("records")
+        ]
+
+    model.metadata["segments"] = {
+        "column": c.column,
+        "kept": c.kept,
+        "rule": (
+            "kept where the backtest's log loss is lower by segments.min_log_loss_gain (relative) "
+            "and AUC not lower by more than segments.auc_tolerance (same test rows)"
+        ),
+        "choice": records(c.table),
+        "routed": records(c.routed),
+    }
 
 
 def _check_exclude(exclude: Sequence[str], leads: pd.DataFrame) -> None:
@@ -1138,6 +1249,8 @@ def train_flat(
     grade). ``na_values`` are text values that mean "not answered" (e.g. ``"Select"``).
     """
     cfg = _resolve_config(config, options)
+    if cfg.segment is not None:
+        check_segment_column(cfg.segment, table, table="table")
     if na_values:
         table = table.mask(table.isin(list(na_values)))
     with warnings.catch_warnings():
@@ -1230,11 +1343,47 @@ def train_flat(
     )
     spec_p, X_p, fitted_p = fit_on(np.ones(n, dtype=bool))
     model = _bundle(spec_p, fitted_p)
+    choice = None
+    if cfg.segment is not None:
+        frame = pd.DataFrame(
+            {"lead_id": prof["lead_id"].to_numpy(), cfg.segment: table[cfg.segment].to_numpy()}
+        )
+
+        def fit_segment(spec_s: FeatureSpec, X: pd.DataFrame, mask: np.ndarray) -> LeadScoringModel:
+            fitted = fit_procedure(
+                X.loc[mask].reset_index(drop=True),
+                rules_x.loc[mask].reset_index(drop=True),
+                y[mask],
+                t[mask],
+                spec=spec_s,
+                rules=rules,
+                config=cfg,
+                gap=0,
+                fmt=lambda v: f"row {v}" if split != "time" else _fmt_us(v),
+            )
+            return _bundle(spec_s, fitted)
+
+        choice = choose_segments(
+            segment_values(frame, cfg.segment, rows["lead_id"]),
+            frame=frame,
+            column=cfg.segment,
+            lead_ids=rows["lead_id"],
+            y=y,
+            train=fold.train,
+            test=te,
+            features=X_t,
+            global_model=model_t,
+            fit_backtest=lambda mask, seg: fit_segment(spec_t, X_t, mask),
+            fit_production=lambda seg: fit_segment(spec_p, X_p, seg),
+            config=cfg.segments,
+        )
+        _attach_segments(model, report, choice)
     window = np.where(fold.train, "train", np.where(te, "test", "gap")).astype(object)
     notes = leakage_notes(X_p, y, rows["lead_id"].to_numpy(), spec_p)
     notes += [f"backtest: {x}" for x in fitted_t.notes] + [
         f"production fit: {x}" for x in fitted_p.notes
     ]
+    notes += choice.notes if choice is not None else []
     summary = pd.DataFrame(
         [
             _part(
@@ -1275,4 +1424,5 @@ def train_flat(
         backtest_model=model_t,
         config=cfg,
         notes=notes,
+        segments=choice,
     )

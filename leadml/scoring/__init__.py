@@ -6,7 +6,9 @@ from leadml.io import write_table
 from leadml.scoring._batches import BatchScores, write_scores
 from leadml.scoring._outputs import account_rollup, capacity_threshold
 from leadml.scoring._scorer import (
+    GLOBAL_SEGMENT,
     SCORE_COLUMNS,
+    SEGMENT_COLUMN,
     STATUS_LOST,
     STATUS_NOT_CREATED,
     STATUS_OPEN,
@@ -16,11 +18,14 @@ from leadml.scoring._scorer import (
     explain_leads,
     requested_cutoffs,
     score_leads,
+    segment_routes,
     validate_inputs,
 )
 
 __all__ = [
+    "GLOBAL_SEGMENT",
     "SCORE_COLUMNS",
+    "SEGMENT_COLUMN",
     "STATUS_LOST",
     "STATUS_NOT_CREATED",
     "STATUS_OPEN",
@@ -33,6 +38,7 @@ __all__ = [
     "explain_leads",
     "requested_cutoffs",
     "score_leads",
+    "segment_routes",
     "validate_inputs",
     "write_scores",
     "write_table",

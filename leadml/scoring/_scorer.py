@@ -30,7 +30,9 @@ from leadml.schema import (
 )
 
 __all__ = [
+    "GLOBAL_SEGMENT",
     "SCORE_COLUMNS",
+    "SEGMENT_COLUMN",
     "STATUS_LOST",
     "STATUS_NOT_CREATED",
     "STATUS_OPEN",
@@ -40,10 +42,15 @@ __all__ = [
     "explain_leads",
     "requested_cutoffs",
     "score_leads",
+    "segment_routes",
     "validate_inputs",
 ]
 
 STATUS_OPEN, STATUS_LOST = "open", "lost"
+GLOBAL_SEGMENT = "global"
+"""``model_segment`` of a row scored by the global model of a per-segment model."""
+SEGMENT_COLUMN = "model_segment"
+"""The score column (per-segment models only) naming the model that produced each score."""
 SCORE_COLUMNS = [
     "lead_id",
     "as_of",
@@ -74,6 +81,50 @@ class ScoringModel(Protocol):
     def kind(self) -> str: ...
 
     def probabilities(self, X: pd.DataFrame, rules_x: pd.DataFrame) -> np.ndarray: ...
+
+    @property
+    def segment_column(self) -> str | None: ...
+
+    @property
+    def segments(self) -> dict[str, Any]: ...
+
+
+def segment_routes(
+    column: str | None, segments: Any, leads: pd.DataFrame, lead_ids: pd.Series
+) -> np.ndarray:
+    """Which model scores each row: the text of the lead's ``column`` value where ``segments``
+    (the segment values that have a model) holds it, else :data:`GLOBAL_SEGMENT` (a missing,
+    unseen or small segment). Without a segment column every row is ``"global"`` (leads without
+    the column at all: the same, with a warning)."""
+    out = np.full(len(lead_ids), GLOBAL_SEGMENT, dtype=object)
+    if column is None or not len(segments):
+        return out
+    if column not in leads.columns:
+        warnings.warn(
+            f"score: the leads have no {column!r} column, by which this model routes leads to its "
+            f"per-segment models ({', '.join(sorted(segments))}): every lead is scored by the "
+            f"global model. Fix: pass the {column!r} column with the leads.",
+            RowsExcludedWarning,
+            stacklevel=4,
+        )
+        return out
+    values = pd.Series(leads[column].to_numpy(), index=leads["lead_id"].to_numpy())
+    v = pd.Series(lead_ids.to_numpy()).map(values)
+    text = v.astype(object).where(v.notna(), None).map(lambda x: None if x is None else str(x))
+    hit = text.isin(list(segments)).to_numpy(dtype=bool)
+    out[hit] = text.to_numpy()[hit]
+    return out
+
+
+def _routed(model: ScoringModel, data: LeadData, feats: pd.DataFrame) -> np.ndarray:
+    return segment_routes(model.segment_column, model.segments, data.leads, feats["lead_id"])
+
+
+def _parts(model: ScoringModel, routes: np.ndarray) -> list[tuple[Any, np.ndarray]]:
+    """``(model, row mask)`` per model that scores some row (the global one first)."""
+    out: list[tuple[Any, np.ndarray]] = [(model, routes == GLOBAL_SEGMENT)]
+    out += [(model.segments[k], routes == k) for k in sorted(set(routes) - {GLOBAL_SEGMENT})]
+    return [(m, mask) for m, mask in out if mask.any()] or out[:1]  # no rows: the global one
 
 
 def validate_inputs(
@@ -215,8 +266,12 @@ def score_leads(
     _progress.stage(
         f"scoring {len(feats):,} rows" + (f", {reasons} reasons each" if reasons else "")
     )
-    p = model.probabilities(feats, rules_x)
-    score = model.scale.score(p)
+    routes = _routed(model, data, feats)
+    parts = _parts(model, routes)
+    p = np.empty(len(feats), dtype=float)
+    for m, mask in parts:  # each row by the model of its segment (the global one elsewhere)
+        p[mask] = m.probabilities(feats.loc[mask], rules_x.loc[mask])
+    score = model.scale.score(p)  # one scale: a score means the same whichever model gave it
     pts = model.scorecard.points(rules_x)
     grades = model.scorecard.grades(rules_x, points=pts)
     out = pd.DataFrame(
@@ -232,12 +287,21 @@ def score_leads(
             "status": _status(data.leads, feats),
         }
     )
+    if model.segment_column is not None:
+        out[SEGMENT_COLUMN] = routes
     if reasons:
-        wide = (
-            _scorecard_reasons(model.scorecard, pts, reasons)
-            if model.kind == "rules"
-            else model.explainer.reasons(feats, k=reasons, structured=False)[0]
-        )
+        if model.kind == "rules":
+            wide = _scorecard_reasons(model.scorecard, pts, reasons)
+        else:  # the reasons of the model that scored the row
+            wide = pd.concat(
+                [
+                    m.explainer.reasons(
+                        feats.loc[mask].reset_index(drop=True), k=reasons, structured=False
+                    )[0].set_axis(np.flatnonzero(mask))
+                    for m, mask in parts
+                ]
+            ).sort_index()
+            wide = wide.reset_index(drop=True)
         out = pd.concat([out, wide], axis=1)
         out["scorecard_reasons"] = model.scorecard.reasons_text(pts)
     if len(out) != len(cut):
@@ -261,7 +325,14 @@ def explain_leads(
     data = validate_inputs(model, leads, events, unknown_leads)
     cut = requested_cutoffs(model, data, as_of, cutoffs, unknown_leads)
     feats, _ = compute_measures(model, data, cut, engine=engine)
-    _, long = model.explainer.reasons(feats, k=k)
+    longs = []
+    for m, mask in _parts(model, _routed(model, data, feats)):
+        _, part = m.explainer.reasons(feats.loc[mask].reset_index(drop=True), k=k)
+        part["row"] = np.flatnonzero(mask)[part["row"].to_numpy()]
+        longs.append(part)
+    long = longs[0] if len(longs) == 1 else pd.concat(longs, ignore_index=True)
+    if len(longs) > 1:  # rows in order, as one model would give them
+        long = long.sort_values("row", kind="stable").reset_index(drop=True)
     ids = feats[["lead_id", "as_of"]].reset_index(drop=True)
     long.insert(0, "lead_id", ids["lead_id"].to_numpy()[long["row"].to_numpy()])
     long.insert(1, "as_of", _utc(ids["as_of"]).iloc[long["row"].to_numpy()].to_numpy())
