@@ -554,12 +554,15 @@ def learn_scorecard(
     Examples
     --------
     >>> from leadml.datasets import make_crm
-    >>> from leadml.rules import learn_scorecard
+    >>> from leadml.rules import PointsScorecard, learn_scorecard
     >>> crm = make_crm(800, seed=1, days=240)
     >>> config, report = learn_scorecard(crm.leads, crm.events, crm.conversions,
     ...                                  every="21d", horizon="30d")
-    >>> report.pdo, all(isinstance(p, int) for p in report.criteria["points"].dropna())
-    (20.0, True)
+    >>> "20 points double the odds" in config.description
+    True
+    >>> table = PointsScorecard(rules=config).table()
+    >>> bool((table["points"] == table["points"].round()).all() and (table["points"] != 0).all())
+    True
     """
     if not pdo > 0:
         raise ConfigError(
