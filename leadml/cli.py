@@ -128,8 +128,11 @@ def _is_interrupt(exc: BaseException) -> bool:
     return False
 
 
-def command(name: str | None = None) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Register a subcommand with the one error handler every command shares."""
+def command(
+    name: str | None = None, *, group: typer.Typer | None = None
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register a subcommand (of ``group``, default the top level) with the one error handler
+    every command shares."""
 
     def decorate(fn: Callable[..., None]) -> Callable[..., None]:
         @functools.wraps(fn)
@@ -164,7 +167,7 @@ def command(name: str | None = None) -> Callable[[Callable[..., None]], Callable
                 )
                 raise typer.Exit(code=EXIT_INTERNAL) from None
 
-        return app.command(name)(run)
+        return (group or app).command(name)(run)
 
     return decorate
 
@@ -1220,21 +1223,128 @@ def rollup(
     )
 
 
-@command()
-def rules(
-    rules: Annotated[Path, typer.Argument(help="Scorecard YAML.")],
-) -> None:
-    """Check a scorecard YAML and print its points table."""
-    from leadml.rules import PointsScorecard, load_rules
+rules_app = typer.Typer(
+    no_args_is_help=True, help="Points scorecards: show a YAML's points table, learn one from data."
+)
+app.add_typer(rules_app, name="rules")
 
-    config = load_rules(rules)
+
+def print_points_table(config: Any, title: str) -> None:
+    """Print a scorecard's auditable points table."""
+    from leadml.rules import PointsScorecard
+
     t = PointsScorecard(rules=config).table()
-    table = Table(title=f"scorecard {config.name!r} ({rules})")
+    table = Table(title=title)
     for c in t.columns:
         table.add_column(c)
     for r in t.itertuples(index=False):
         table.add_row(*["" if (isinstance(v, float) and v != v) else f"{v}" for v in r])
     console.print(table)
+
+
+@command("show", group=rules_app)
+def rules_show(
+    rules: Annotated[Path, typer.Argument(help="Scorecard YAML.")],
+) -> None:
+    """Check a scorecard YAML and print its points table."""
+    from leadml.rules import load_rules
+
+    config = load_rules(rules)
+    print_points_table(config, f"scorecard {config.name!r} ({rules})")
+
+
+@command("learn", group=rules_app)
+def rules_learn(
+    leads: Leads,
+    out: Annotated[Path, typer.Option(help="Scorecard YAML to write.")],
+    events: Events = None,
+    conversions: Conversions = None,
+    cutoffs: Cutoffs = None,
+    every: Every = None,
+    horizon: Annotated[str, typer.Option(help="Label horizon, e.g. 30d.")] = "30d",
+    pdo: Annotated[float, typer.Option(help="Points to double the odds.")] = 20.0,
+    max_bins: Annotated[int, typer.Option(help="Bins per profile criterion at most.")] = 5,
+    half_life: Annotated[
+        list[float] | None,
+        typer.Option(help="Candidate decay half-life in days (repeatable; default 3 7 14 30)."),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option(help="Profile column that must not be a criterion.")
+    ] = None,
+    distill: Annotated[
+        bool, typer.Option(help="Fit the points to a LightGBM's log-odds instead of the labels.")
+    ] = False,
+    baseline: Annotated[
+        Path | None, typer.Option(help="Hand-written scorecard YAML to compare with.")
+    ] = None,
+    compare: Annotated[
+        bool, typer.Option(help="Held-out comparison (learn at an earlier origin, test after).")
+    ] = True,
+    mapping: MappingFile = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Learn a points scorecard from data (binned fit criteria, decayed engagement counts,
+    integer points, grades and bands) and write it as scorecard YAML; print its points table
+    and, out of time, how it compares with --baseline."""
+    from leadml.io import load_tables
+    from leadml.rules import compare_scorecards, learn_scorecard, write_scorecard
+
+    tables = load_tables(
+        leads=leads, events=events, conversions=conversions, cutoffs=cutoffs, mapping=mapping
+    )
+    options: dict[str, Any] = {
+        "horizon": horizon,
+        "pdo": pdo,
+        "max_bins": max_bins,
+        "exclude": exclude or (),
+        "seed": seed,
+        **_given(candidate_half_lives=half_life or None),
+    }
+    _progress.stage("learning the scorecard")
+    config, report = learn_scorecard(
+        tables["leads"],
+        tables.get("events"),
+        tables.get("conversions"),
+        every=every,
+        cutoffs=tables.get("cutoffs"),
+        distill=distill,
+        **options,
+    )
+    write_scorecard(config, out)
+    print_points_table(config, f"learned scorecard ({out})")
+    r = report.rows
+    console.print(
+        f"learned from {r['rows']:,} rows ({r['leads']:,} leads, {r['conversions']:,} "
+        f"conversions); {report.pdo:g} points double the odds; odds at 0 points "
+        f"1:{1 / report.odds_at_zero:.1f}"
+    )
+    for note in report.notes:
+        console.print(f"[dim]note: {note}[/]")
+    if compare:
+        _progress.stage("held-out comparison")
+        table, _ = compare_scorecards(
+            tables["leads"],
+            tables.get("events"),
+            tables.get("conversions"),
+            every=every,
+            cutoffs=tables.get("cutoffs"),
+            baseline=baseline,
+            distill=distill,
+            **options,
+        )
+        a = table.attrs
+        t = Table(
+            title=f"held out: learned at {a['origin']:%Y-%m-%d} on {a['train_rows']:,} rows, "
+            f"tested on the {a['test_rows']:,} rows after ({a['test_conversions']:,} conversions)"
+        )
+        cols = ["auc", "ece", "lift_10", "log_loss"]
+        t.add_column("scorecard")
+        for c in cols:
+            t.add_column(c, justify="right")
+        for name, row in table.iterrows():
+            t.add_row(str(name), *[f"{row[c]:.3f}" for c in cols])
+        console.print(t)
+    console.print(f"wrote {out}")
 
 
 @command()

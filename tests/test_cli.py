@@ -161,7 +161,7 @@ def test_train_score_evaluate_round_trip(tmp_path):
 
 
 def test_rules_command_prints_points_table_and_errors():
-    res = runner.invoke(app, ["rules", "models/scorecard.yaml"])
+    res = runner.invoke(app, ["rules", "show", "models/scorecard.yaml"])
     assert res.exit_code == 0, res.output
     assert "pricing_page" in res.output
     assert "half-life 7 days" in res.output
