@@ -17,7 +17,13 @@ from leadml.evaluation._metrics import (
     pr_auc,
     roc_auc,
 )
-from leadml.evaluation._report import LABELS, ComparisonReport, compare_models, figure_png
+from leadml.evaluation._report import (
+    LABELS,
+    ComparisonReport,
+    LazyFigures,
+    compare_models,
+    figure_png,
+)
 from leadml.evaluation._split import TimeSplit, order_split, time_split
 
 __all__ = [
@@ -26,6 +32,7 @@ __all__ = [
     "BacktestFold",
     "ComparisonReport",
     "FunnelReport",
+    "LazyFigures",
     "TimeSplit",
     "bootstrap_metrics",
     "brier_score",

@@ -6,7 +6,7 @@ import base64
 import html
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,32 @@ from leadml.evaluation._metrics import (
 )
 from leadml.exceptions import DataContractError
 
-__all__ = ["ComparisonReport", "compare_models"]
+__all__ = ["ComparisonReport", "LazyFigures", "compare_models"]
+
+
+class LazyFigures(Mapping[str, bytes]):
+    """PNG figures drawn on first use: drawing them takes seconds, and most ``train`` calls (a
+    backtest per origin, a notebook loop, a retraining job that is kept) never look at them. What
+    is drawn does not depend on when: ``draw`` closes over the fitted model and its rows."""
+
+    def __init__(self, draw: Callable[[], dict[str, bytes]]) -> None:
+        self._draw: Callable[[], dict[str, bytes]] | None = draw
+        self._figures: dict[str, bytes] = {}
+
+    def _drawn(self) -> dict[str, bytes]:
+        if self._draw is not None:
+            self._figures, self._draw = self._draw(), None
+        return self._figures
+
+    def __getitem__(self, name: str) -> bytes:
+        return self._drawn()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._drawn())
+
+    def __len__(self) -> int:
+        return len(self._drawn())
+
 
 SUMMARY = ["auc", "pr_auc", "log_loss", "brier", "ece", "cal_slope", "lift_10", "capture_20"]
 LABELS = {
@@ -87,7 +112,7 @@ class ComparisonReport:
     info: dict[str, Any] = field(default_factory=dict)
     figures: dict[str, bytes] = field(default_factory=dict, repr=False)
     drivers: pd.DataFrame = field(default_factory=pd.DataFrame)
-    explain_figures: dict[str, bytes] = field(default_factory=dict, repr=False)
+    explain_figures: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     subsets: pd.DataFrame = field(default_factory=pd.DataFrame)
     origins: pd.DataFrame = field(default_factory=pd.DataFrame)
     data_summary: pd.DataFrame = field(default_factory=pd.DataFrame)

@@ -31,6 +31,7 @@ from leadml.audit import separation
 from leadml.evaluation import (
     BacktestFold,
     ComparisonReport,
+    LazyFigures,
     compare_models,
     metric_table,
     plan_backtest,
@@ -420,8 +421,12 @@ def _report(
             )
             sample = feats.iloc[pick].reset_index(drop=True)
         report.drivers = ex.global_drivers(sample)
-        top = int(np.argmax(model.predict_proba(sample.iloc[:5000])))
-        report.explain_figures = ex.plots(sample, lead=top)
+
+        def draw(sample: pd.DataFrame = sample) -> dict[str, bytes]:
+            top = int(np.argmax(model.predict_proba(sample.iloc[:5000])))
+            return ex.plots(sample, lead=top)
+
+        report.explain_figures = LazyFigures(draw)
     return report
 
 
