@@ -569,7 +569,7 @@ def _with_onboarding(
     ts = np.maximum(ts.to_numpy(), created.loc[ids[pick]].to_numpy())
     parts.append(pd.DataFrame({"lead_id": ids[pick], "timestamp": ts,
                                "event_type": "contract_sent", "detail": None}))
-    ev = pd.concat(parts, ignore_index=True)
+    ev = pd.concat(parts, ignore_index=True).astype(events.dtypes.to_dict())
     ev = ev[ev["timestamp"] < end]
     ev = ev.sort_values(["lead_id", "timestamp"], kind="stable").reset_index(drop=True)
     # the sales stage: set by the sales team as the lead moves; updated_at moves with it
