@@ -36,7 +36,7 @@ console = Console(width=None if sys.stdout.isatty() else 150)
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 """Exit codes: 0 success; 2 bad input or configuration (the message names the table, column, ids
 and the fix); 1 an internal error (a bug: the message says how to get the traceback); 130
-interrupted (Ctrl-C); ``leadml audit`` exits 3 (``leadml.audit.EXIT_FINDINGS``) on findings."""
+interrupted (Ctrl-C); ``leadml audit`` exits 6 (``leadml.audit.EXIT_FINDINGS``) on findings."""
 
 
 def _fail(exc: Exception) -> NoReturn:
@@ -853,7 +853,6 @@ def evaluate(
         console.print(f"MLflow run {info['run_id']} at {info['tracking_uri']}")
 
 
-
 @command()
 def audit(
     table: Annotated[
@@ -881,7 +880,7 @@ def audit(
         list[str] | None, typer.Option(help="Column not to audit (repeatable).")
     ] = None,
     fail_on: Annotated[
-        str, typer.Option(help="Exit 3 on a finding this bad: severe, warning or never.")
+        str, typer.Option(help="Exit 6 on a finding this bad: severe, warning or never.")
     ] = "severe",
     out: Annotated[
         Path | None, typer.Option(help="Write the findings (.csv, .md or .json).")
@@ -889,7 +888,7 @@ def audit(
     time_format: TimeFormat = None,
 ) -> None:
     """Audit a table (--table, --label) or the event-mode tables (--leads, --events,
-    --conversions) for leakage; exit 3 when a finding is at least as bad as --fail-on."""
+    --conversions) for leakage; exit 6 when a finding is at least as bad as --fail-on."""
     from leadml.audit import EXIT_FINDINGS, audit_events, audit_flat
 
     if fail_on not in ("severe", "warning", "never"):
@@ -942,13 +941,14 @@ def audit(
         view.add_row(
             f"[{colour[sev]}]{sev}[/]", r["check"], str(r["column"]), r["evidence"], r["fix"]
         )
-    console.print(view)
+    console.print(view if len(rep.findings) else "leakage audit: no findings")
     if out is not None:
         console.print(f"findings written to {rep.write(out)}")
     code = rep.exit_code(fail_on)
     if code:
         console.print(f"[bold red]{rep.worst} finding(s): exit {EXIT_FINDINGS}[/]")
         raise typer.Exit(code=code)
+
 
 @command()
 def promote(

@@ -76,19 +76,39 @@ def post_conversion_findings(
     if details and "detail" in ev.columns:
         det = ev["detail"].astype(object).where(ev["detail"].notna(), None).to_numpy()
         keys.append(
-            ("event_type detail", np.array([f"{a} {b}" if b is not None else "" for a, b in
-                                             zip(keys[0][1], det, strict=True)], dtype=object))
+            (
+                "event_type detail",
+                np.array(
+                    [
+                        f"{a} {b}" if b is not None else ""
+                        for a, b in zip(keys[0][1], det, strict=True)
+                    ],
+                    dtype=object,
+                ),
+            )
         )
     rows = []
     for kind, key in keys:
         frame = pd.DataFrame(
-            {"k": key, "conv": is_conv, "after": after, "window": window, "unconv": ~is_conv}
+            {
+                "k": key,
+                "n": 1,
+                "conv": is_conv,
+                "after": after,
+                "window": window,
+                "unconv": ~is_conv,
+            }
         )
         frame = frame[frame["k"] != ""]
         g = frame.groupby("k").sum()
-        n_all = frame.groupby("k").size()
         for k, r in g.iterrows():
-            n_conv, n_after, n_win, n_un = int(r["conv"]), int(r["after"]), int(r["window"]), int(r["unconv"])
+            n_conv, n_after, n_win, n_un = (
+                int(r["conv"]),
+                int(r["after"]),
+                int(r["window"]),
+                int(r["unconv"]),
+            )
+            n_k = int(r["n"])
             base = n_un / unconv_days
             if n_conv >= MIN_EVENTS and n_after / n_conv >= AFTER_SHARE:
                 ratio = (n_after / after_days) / base if base > 0 else np.inf
@@ -111,7 +131,7 @@ def post_conversion_findings(
                         )
                     )
                     continue
-            if n_win >= MIN_EVENTS and n_win / int(n_all[k]) >= WINDOW_SHARE:
+            if n_win >= MIN_EVENTS and n_win / n_k >= WINDOW_SHARE:
                 ratio = (n_win / window_days_total) / base if base > 0 else np.inf
                 if ratio >= WINDOW_RATIO:
                     rows.append(
@@ -119,8 +139,8 @@ def post_conversion_findings(
                             "just before conversion",
                             str(k),
                             "warning",
-                            n_win / int(n_all[k]),
-                            f"{n_win / int(n_all[k]):.0%} of its {int(n_all[k]):,} occurrences "
+                            n_win / n_k,
+                            f"{n_win / n_k:.0%} of its {n_k:,} occurrences "
                             f"are in the last {window_days:g} days before a conversion; rate "
                             f"per lead-day there {_ratio(ratio)} the unconverted leads'",
                             "an event that happens only in the last days before a conversion "
@@ -152,8 +172,12 @@ def _event_row(
 
 
 def sales_set_findings(
-    X: pd.DataFrame, y: np.ndarray, lag_days: np.ndarray, converted_at_days: np.ndarray,
-    updated_days: np.ndarray, updated_at: str,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    lag_days: np.ndarray,
+    converted_at_days: np.ndarray,
+    updated_days: np.ndarray,
+    updated_at: str,
 ) -> list[dict]:
     """Profile columns whose relation to the label is stronger among leads updated later than
     among leads never updated after creation."""
@@ -252,9 +276,9 @@ def audit_events(
             f"leads.{updated_at}: no such column (columns: {list(leads.columns)[:12]}). Fix: "
             "pass the leads column holding the last update time, or leave updated_at unset."
         )
-    leads = leads.assign(
-        created_at=pd.to_datetime(leads["created_at"], utc=True)
-    ).reset_index(drop=True)
+    leads = leads.assign(created_at=pd.to_datetime(leads["created_at"], utc=True)).reset_index(
+        drop=True
+    )
     events = events.assign(timestamp=pd.to_datetime(events["timestamp"], utc=True))
     conversions = conversions.assign(
         converted_at=pd.to_datetime(conversions["converted_at"], utc=True)

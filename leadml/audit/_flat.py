@@ -113,7 +113,9 @@ def _two_prop(y: np.ndarray, m: np.ndarray) -> tuple[float, float, float]:
     return r1, r0, math.erfc(abs(r1 - r0) / se / math.sqrt(2))
 
 
-def _row(check: str, column: str, severity: str, figure: float, evidence: str, why: str, fix: str) -> dict:
+def _row(
+    check: str, column: str, severity: str, figure: float, evidence: str, why: str, fix: str
+) -> dict:
     return {
         "check": check,
         "column": column,
@@ -168,13 +170,14 @@ def id_findings(X: pd.DataFrame) -> list[dict]:
         uniq = s.nunique() / len(s)
         rho = 0.0
         if numeric and uniq >= 0.5:
-            rho = float(pd.Series(s.to_numpy(dtype=float)).corr(
-                pd.Series(np.arange(len(s), dtype=float)), method="spearman"
-            ))
+            rho = float(
+                pd.Series(s.to_numpy(dtype=float)).corr(
+                    pd.Series(np.arange(len(s), dtype=float)), method="spearman"
+                )
+            )
         if uniq >= ID_UNIQUE or abs(rho) >= 0.99:
-            what = (
-                f"{uniq:.1%} distinct values"
-                + (f", rising with the row order (Spearman {rho:.3f})" if abs(rho) >= 0.99 else "")
+            what = f"{uniq:.1%} distinct values" + (
+                f", rising with the row order (Spearman {rho:.3f})" if abs(rho) >= 0.99 else ""
             )
             rows.append(
                 _row(
@@ -274,8 +277,8 @@ def certain_level_findings(X: pd.DataFrame, y: np.ndarray) -> list[dict]:
                 share,
                 f"{share:.1%} of rows are in {len(sure)} level(s) whose conversion rate is within "
                 f"{limit:.1%} of 0 or 1 ({shown})",
-                "values that decide the outcome (\"will revert after reading the email\", "
-                "\"closed\", \"worst\") are written by the sales team after contact",
+                'values that decide the outcome ("will revert after reading the email", '
+                '"closed", "worst") are written by the sales team after contact',
                 f"check who sets it and when; if after contact, {_excl(col)}",
             )
         )
@@ -446,8 +449,17 @@ def flat_findings(
     rows += missingness_findings(X_signal, y)
     rows += duplicate_findings(X_signal, y)
     rows += _combined(rows)
-    checks = ["constant", "id-like", "separation", "monotone", "certain levels", "missingness",
-              "near-duplicate", "overwritten copy", "combined"]
+    checks = [
+        "constant",
+        "id-like",
+        "separation",
+        "monotone",
+        "certain levels",
+        "missingness",
+        "near-duplicate",
+        "overwritten copy",
+        "combined",
+    ]
     return rows, checks
 
 

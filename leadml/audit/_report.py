@@ -16,9 +16,10 @@ __all__ = ["EXIT_FINDINGS", "FINDING_COLUMNS", "SEVERITIES", "AuditReport"]
 SEVERITIES = ("severe", "warning", "info")
 """From worst to mildest. ``severe``: do not ship a model with this column until it is explained;
 ``warning``: look before you train; ``info``: worth knowing, not a leak by itself."""
-EXIT_FINDINGS = 3
+EXIT_FINDINGS = 6
 """Exit code of ``leadml audit`` when a finding is at least as bad as ``--fail-on`` (distinct from
-0 ok, 1 internal error, 2 bad input, 130 interrupted)."""
+0 ok, 1 internal error, 2 bad input, 130 interrupted, and from the 3, 4 and 5 of
+retrain, recalibrate and monitor)."""
 FINDING_COLUMNS = ["check", "column", "severity", "figure", "evidence", "why", "fix"]
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
@@ -60,7 +61,7 @@ class AuditReport:
         return list(dict.fromkeys(f["column"]))
 
     def exit_code(self, fail_on: str = "severe") -> int:
-        """``EXIT_FINDINGS`` (3) when a finding is at least as bad as ``fail_on`` (``"severe"``,
+        """``EXIT_FINDINGS`` (6) when a finding is at least as bad as ``fail_on`` (``"severe"``,
         ``"warning"`` or ``"never"``), else 0."""
         if fail_on == "never":
             return 0

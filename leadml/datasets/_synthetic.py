@@ -522,7 +522,9 @@ def make_crm(
         }
     )
     if onboarding_events:
-        leads, events = _with_onboarding(leads, events, conversions, seed, t0 + pd.Timedelta(days=days))
+        leads, events = _with_onboarding(
+            leads, events, conversions, seed, t0 + pd.Timedelta(days=days)
+        )
     return CRMData(
         leads=leads,
         events=events,
@@ -561,14 +563,25 @@ def _with_onboarding(
     for etype, detail, share, (lo, hi) in ONBOARDING:
         pick = rng.random(len(ids)) < share
         ts = conv_at[pick] + rng.uniform(lo, hi, int(pick.sum())) * day
-        parts.append(pd.DataFrame({"lead_id": ids[pick], "timestamp": ts.to_numpy(),
-                                   "event_type": etype, "detail": detail}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "lead_id": ids[pick],
+                    "timestamp": ts.to_numpy(),
+                    "event_type": etype,
+                    "detail": detail,
+                }
+            )
+        )
     created = leads.set_index("lead_id")["created_at"]
     pick = rng.random(len(ids)) < 0.7
     ts = conv_at[pick] - rng.uniform(0.05, 3.0, int(pick.sum())) * day
     ts = np.maximum(ts.to_numpy(), created.loc[ids[pick]].to_numpy())
-    parts.append(pd.DataFrame({"lead_id": ids[pick], "timestamp": ts,
-                               "event_type": "contract_sent", "detail": None}))
+    parts.append(
+        pd.DataFrame(
+            {"lead_id": ids[pick], "timestamp": ts, "event_type": "contract_sent", "detail": None}
+        )
+    )
     ev = pd.concat(parts, ignore_index=True).astype(events.dtypes.to_dict())
     ev = ev[ev["timestamp"] < end]
     ev = ev.sort_values(["lead_id", "timestamp"], kind="stable").reset_index(drop=True)
@@ -581,8 +594,11 @@ def _with_onboarding(
     stage = np.where(
         ~touched,
         "new",
-        np.where(is_conv, np.where(won, "closed_won", "negotiation"),
-                 np.array(SALES_STAGES_OPEN, dtype=object)[rng.integers(0, 3, n)]),
+        np.where(
+            is_conv,
+            np.where(won, "closed_won", "negotiation"),
+            np.array(SALES_STAGES_OPEN, dtype=object)[rng.integers(0, 3, n)],
+        ),
     ).astype(object)
     lag = pd.to_timedelta(np.where(is_conv, rng.uniform(0, 2, n), rng.uniform(1, 60, n)), unit="D")
     base = conv.where(is_conv, leads["created_at"])

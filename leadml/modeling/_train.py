@@ -839,9 +839,11 @@ def leakage_notes(
         X[cols].set_axis([by_feature[c] for c in cols], axis=1),
         y,
         groups,
-        **({} if data is None else {
-            "leads": data.leads, "events": data.events, "conversions": data.conversions
-        }),
+        **(
+            {}
+            if data is None
+            else {"leads": data.leads, "events": data.events, "conversions": data.conversions}
+        ),
     ).findings
     notes = []
     for r in found.to_dict("records"):

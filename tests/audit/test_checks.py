@@ -93,7 +93,8 @@ def test_label_dependent_missingness_and_a_missing_at_random_column(base):
     assert flags(rep, "missingness") == ["quality"]
     assert "country" not in flags(rep, "missingness", "info")
     ev = rep.findings.loc[rep.findings["column"] == "quality", "evidence"].iloc[0]
-    assert "when missing" in ev and "p = " in ev
+    assert "when missing" in ev
+    assert "p = " in ev
 
 
 def test_na_values_are_read_as_missing(base):
@@ -125,9 +126,7 @@ def test_constant_near_duplicate_and_overwritten_copy(base):
     last = rng.choice(["email opened", "sms sent", "page visited"], N)
     # the later copy: overwritten by 'Modified' far more often for the leads that did not convert
     notable = np.where(rng.random(N) < np.where(y == 1, 0.1, 0.5), "Modified", last)
-    t = base.assign(
-        flag="No", score=score, index=index, last_activity=last, last_notable=notable
-    )
+    t = base.assign(flag="No", score=score, index=index, last_activity=last, last_notable=notable)
     rep = audit_flat(t, label="y", id_column="lead_id")
     assert flags(rep, "constant", "info") == ["flag"]
     assert "index" in flags(rep, "near-duplicate", "info")
@@ -156,7 +155,8 @@ def test_report_outputs(base, tmp_path):
     stage = np.where(base["y"] == 1, "won", "lost")
     rep = audit_flat(base.assign(stage=stage), label="y")
     md = rep.to_markdown()
-    assert md.startswith("| severity | check |") and "stage" in md
+    assert md.startswith("| severity | check |")
+    assert "stage" in md
     for suffix in (".csv", ".md", ".json"):
         assert rep.write(tmp_path / f"f{suffix}").stat().st_size > 0
     back = pd.read_csv(tmp_path / "f.csv")
