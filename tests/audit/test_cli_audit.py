@@ -49,7 +49,7 @@ def test_flat_exit_codes_follow_fail_on(flat_csv, tmp_path):
     common = ["--label", "Converted", "--id-column", "Prospect ID", "--na-value", "Select"]
     res = run("--table", honest, *common)
     assert res.exit_code == 0, res.output
-    assert "leakage audit (flat mode)" in res.output
+    assert "leakage audit: no findings" in res.output
     res = run("--table", leaky, *common, "--out", tmp_path / "f.json")
     assert res.exit_code == EXIT_FINDINGS == 6, res.output
     assert "stage" in res.output
