@@ -16,7 +16,7 @@ import pandas as pd
 from leadml.audit._report import AuditReport
 from leadml.audit._separation import SEVERE_AUC, WARN_AUC, separation
 from leadml.exceptions import DataContractError
-from leadml.schema._contract import examples
+from leadml.schema import examples
 
 __all__ = ["audit_flat", "fast_findings", "flat_findings", "label_vector"]
 
