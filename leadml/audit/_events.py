@@ -74,19 +74,8 @@ def post_conversion_findings(
     window_days_total = float(np.clip(np.minimum(window_days, cv - cr)[conv_ok], 1e-3, None).sum())
     keys = [("event_type", ev["event_type"].astype(str).to_numpy())]
     if details and "detail" in ev.columns:
-        det = ev["detail"].astype(object).where(ev["detail"].notna(), None).to_numpy()
-        keys.append(
-            (
-                "event_type detail",
-                np.array(
-                    [
-                        f"{a} {b}" if b is not None else ""
-                        for a, b in zip(keys[0][1], det, strict=True)
-                    ],
-                    dtype=object,
-                ),
-            )
-        )
+        both = ev["event_type"].astype(str) + " " + ev["detail"].astype(str)
+        keys.append(("event_type detail", both.where(ev["detail"].notna(), "").to_numpy()))
     rows = []
     for kind, key in keys:
         frame = pd.DataFrame(
