@@ -57,17 +57,19 @@ def post_conversion_findings(
     """Event types (and type + detail) that occur mostly after conversion or only just before it."""
     conv = conversions.drop_duplicates("lead_id").set_index("lead_id")["converted_at"]
     created = leads.set_index("lead_id")["created_at"]
-    ev = events[events["lead_id"].isin(created.index)]
+    pos = pd.Index(created.index).get_indexer(events["lead_id"])
+    known = pos >= 0
+    ev = events[known]
     if not len(ev):
         return []
     t = _day(ev["timestamp"])
-    c = _day(ev["lead_id"].map(conv))  # NaN: not converted
+    cv = _day(created.index.to_series().map(conv))
+    c = cv[pos[known]]  # NaN: not converted
     end = float(np.nanmax(t))
     is_conv = np.isfinite(c)
     after = is_conv & (t >= c)
     window = is_conv & (t < c) & (t >= c - window_days)
     cr = _day(created)
-    cv = _day(created.index.to_series().map(conv))
     conv_ok = np.isfinite(cv)
     unconv_days = float(np.clip(end - cr[~conv_ok], 1e-3, None).sum())
     after_days = float(np.clip(end - cv[conv_ok], 1e-3, None).sum())
@@ -78,19 +80,22 @@ def post_conversion_findings(
         keys.append(("event_type detail", both.where(ev["detail"].notna(), "").to_numpy()))
     rows = []
     for kind, key in keys:
-        frame = pd.DataFrame(
-            {
-                "k": key,
-                "n": 1,
-                "conv": is_conv,
-                "after": after,
-                "window": window,
-                "unconv": ~is_conv,
-            }
-        )
-        frame = frame[frame["k"] != ""]
-        g = frame.groupby("k").sum()
-        for k, r in g.iterrows():
+        code, names = pd.factorize(key)
+        ok = np.asarray(names, dtype=object) != ""
+        m = len(names)
+        counts = {
+            name: np.bincount(code, weights=w.astype(float), minlength=m)
+            for name, w in (
+                ("n", np.ones(len(code))),
+                ("conv", is_conv),
+                ("after", after),
+                ("window", window),
+                ("unconv", ~is_conv),
+            )
+        }
+        for j in np.flatnonzero(ok):
+            k = names[j]
+            r = {name: v[j] for name, v in counts.items()}
             n_conv, n_after, n_win, n_un = (
                 int(r["conv"]),
                 int(r["after"]),
