@@ -34,6 +34,10 @@ _EXPORTS = {
     "build_features": "leadml.features",
     "build_training_set": "leadml.features",
     "write_training_set": "leadml.features",
+    # leakage audit
+    "audit_flat": "leadml.audit",
+    "audit_events": "leadml.audit",
+    "AuditReport": "leadml.audit",
     # rules
     "PointsScorecard": "leadml.rules",
     "ScorecardConfig": "leadml.rules",
@@ -64,6 +68,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "AuditReport",
     "CRMData",
     "ColumnMapping",
     "ComparisonReport",
@@ -78,6 +83,8 @@ __all__ = [
     "TrainResult",
     "__version__",
     "account_rollup",
+    "audit_events",
+    "audit_flat",
     "build_features",
     "build_training_set",
     "capacity_threshold",
@@ -113,6 +120,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from leadml.audit import AuditReport, audit_events, audit_flat
     from leadml.datasets import CRMData, make_crm
     from leadml.evaluation import ComparisonReport, compare_models
     from leadml.exceptions import ConfigError, DataContractError, LeadmlError

@@ -36,7 +36,7 @@ console = Console(width=None if sys.stdout.isatty() else 150)
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 """Exit codes: 0 success; 2 bad input or configuration (the message names the table, column, ids
 and the fix); 1 an internal error (a bug: the message says how to get the traceback); 130
-interrupted (Ctrl-C)."""
+interrupted (Ctrl-C); ``leadml audit`` exits 6 (``leadml.audit.EXIT_FINDINGS``) on findings."""
 
 
 def _fail(exc: Exception) -> NoReturn:
@@ -896,6 +896,103 @@ def evaluate(
             params={"schedule": every, "start": start, "max_age": max_age},
         )
         console.print(f"MLflow run {info['run_id']} at {info['tracking_uri']}")
+
+
+@command()
+def audit(
+    table: Annotated[
+        Path | None, typer.Option(help="Flat mode: one row per lead with a label column.")
+    ] = None,
+    label: Annotated[str | None, typer.Option(help="Flat mode: the label column.")] = None,
+    id_column: Annotated[str | None, typer.Option(help="Flat mode: the lead id column.")] = None,
+    time_column: Annotated[str | None, typer.Option(help="Flat mode: a time column.")] = None,
+    positive: Annotated[str | None, typer.Option(help="Label value meaning converted.")] = None,
+    na_value: Annotated[
+        list[str] | None, typer.Option(help="Text meaning 'not answered' (repeatable).")
+    ] = None,
+    sep: Annotated[str | None, typer.Option(help="CSV separator (default: sniffed).")] = None,
+    leads: Annotated[Path | None, typer.Option(help="Event mode: the leads table.")] = None,
+    events: Events = None,
+    conversions: Conversions = None,
+    updated_at: Annotated[
+        str | None, typer.Option(help="Event mode: leads column with the last update time.")
+    ] = None,
+    window_days: Annotated[
+        float, typer.Option(help="Event mode: days before conversion to inspect.")
+    ] = 7,
+    mapping: MappingFile = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option(help="Column not to audit (repeatable).")
+    ] = None,
+    fail_on: Annotated[
+        str, typer.Option(help="Exit 6 on a finding this bad: severe, warning or never.")
+    ] = "severe",
+    out: Annotated[
+        Path | None, typer.Option(help="Write the findings (.csv, .md or .json).")
+    ] = None,
+    time_format: TimeFormat = None,
+) -> None:
+    """Audit a table (--table, --label) or the event-mode tables (--leads, --events,
+    --conversions) for leakage; exit 6 when a finding is at least as bad as --fail-on."""
+    from leadml.audit import EXIT_FINDINGS, audit_events, audit_flat
+
+    if fail_on not in ("severe", "warning", "never"):
+        raise ConfigError(f"audit: --fail-on must be severe, warning or never, got {fail_on!r}.")
+    if out is not None and out.suffix.lower() not in (".csv", ".md", ".json"):
+        raise ConfigError(f"audit: --out must end in .csv, .md or .json, got {out.name!r}.")
+    if (table is None) == (leads is None):
+        raise ConfigError(
+            "audit: pass either --table with --label (flat mode) or --leads, --events and "
+            "--conversions (event mode)."
+        )
+    if table is not None:
+        if label is None:
+            raise ConfigError("audit: flat mode needs --label (the converted-or-not column).")
+        rep = audit_flat(
+            read_table(table, table="table", sep=sep),
+            label=label,
+            id_column=id_column,
+            time_column=time_column,
+            positive=positive,
+            na_values=na_value or [],
+            exclude=exclude or [],
+        )
+    else:
+        if events is None or conversions is None:
+            raise ConfigError("audit: event mode needs --events and --conversions with --leads.")
+        from leadml.io import load_tables
+
+        tables = load_tables(
+            leads=leads,
+            events=events,
+            conversions=conversions,
+            mapping=mapping,
+            time_format=time_format,
+        )
+        rep = audit_events(
+            tables["leads"],
+            tables["events"],
+            tables["conversions"],
+            updated_at=updated_at,
+            window_days=window_days,
+            exclude=exclude or [],
+        )
+    colour = {"severe": "bold red", "warning": "yellow", "info": "dim"}
+    view = Table(title=f"leakage audit ({rep.info['mode']} mode): {len(rep.findings)} finding(s)")
+    for name in ("severity", "check", "column", "evidence", "fix"):
+        view.add_column(name, overflow="fold")
+    for r in rep.findings.to_dict("records"):
+        sev = r["severity"]
+        view.add_row(
+            f"[{colour[sev]}]{sev}[/]", r["check"], str(r["column"]), r["evidence"], r["fix"]
+        )
+    console.print(view if len(rep.findings) else "leakage audit: no findings")
+    if out is not None:
+        console.print(f"findings written to {rep.write(out)}")
+    code = rep.exit_code(fail_on)
+    if code:
+        console.print(f"[bold red]{rep.worst} finding(s): exit {EXIT_FINDINGS}[/]")
+        raise typer.Exit(code=code)
 
 
 @command()

@@ -223,6 +223,7 @@ def make_crm(
     rate_shift_start: float = 2 / 3,
     conversions_from_day: int | None = None,
     reversed_source: str | None = None,
+    onboarding_events: bool = False,
     seed: int = 0,
 ) -> CRMData:
     """Generate a realistic B2B CRM with leads, behavioural events, conversions and ground truth.
@@ -262,6 +263,12 @@ def make_crm(
         so a model of that segment alone beats a global one (per-segment benchmarks). Default:
         every source shares the same drivers (only the initial intent differs), and the data is
         exactly that of earlier versions.
+    onboarding_events : bool
+        Add what a real CRM export holds and a model must not learn from: events caused by the
+        conversion (``onboarding_call``, ``invoice_paid``, ``page_view`` of ``/app/welcome``
+        after it; ``contract_sent`` in the days just before it) and a profile column set by the
+        sales process (``sales_stage``, with the row's last update time in ``updated_at``).
+        Drawn from a separate random stream: the other columns and events are unchanged.
     seed : int
         The same seed gives the same data.
 
@@ -530,6 +537,10 @@ def make_crm(
             "fit_logit": fit,
         }
     )
+    if onboarding_events:
+        leads, events = _with_onboarding(
+            leads, events, conversions, seed, t0 + pd.Timedelta(days=days)
+        )
     return CRMData(
         leads=leads,
         events=events,
@@ -541,3 +552,73 @@ def make_crm(
         horizon=pd.Timedelta(days=horizon_days),
         every=pd.Timedelta(days=every_days),
     )
+
+
+ONBOARDING = (  # event_type, detail, share of converted leads, days after conversion (low, high)
+    ("onboarding_call", None, 0.9, (0.2, 5.0)),
+    ("invoice_paid", None, 0.8, (1.0, 30.0)),
+    ("page_view", "/app/welcome", 0.95, (0.0, 10.0)),
+)
+SALES_STAGES_OPEN = ("contacted", "nurture", "disqualified")
+
+
+def _with_onboarding(
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    conversions: pd.DataFrame,
+    seed: int,
+    end: pd.Timestamp,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The leakage a CRM export carries: events caused by the conversion, and a sales stage
+    with the time the row was last updated (see ``make_crm(onboarding_events=True)``)."""
+    rng = np.random.default_rng([seed, 15])
+    conv_at = conversions["converted_at"].reset_index(drop=True)
+    ids = conversions["lead_id"].to_numpy()
+    day = pd.Timedelta(days=1)
+    parts = [events]
+    for etype, detail, share, (lo, hi) in ONBOARDING:
+        pick = rng.random(len(ids)) < share
+        ts = conv_at[pick] + rng.uniform(lo, hi, int(pick.sum())) * day
+        parts.append(
+            pd.DataFrame(
+                {
+                    "lead_id": ids[pick],
+                    "timestamp": ts.to_numpy(),
+                    "event_type": etype,
+                    "detail": detail,
+                }
+            )
+        )
+    created = leads.set_index("lead_id")["created_at"]
+    pick = rng.random(len(ids)) < 0.7
+    ts = conv_at[pick] - rng.uniform(0.05, 3.0, int(pick.sum())) * day
+    ts = np.maximum(ts.to_numpy(), created.loc[ids[pick]].to_numpy())
+    parts.append(
+        pd.DataFrame(
+            {"lead_id": ids[pick], "timestamp": ts, "event_type": "contract_sent", "detail": None}
+        )
+    )
+    ev = pd.concat(parts, ignore_index=True).astype(events.dtypes.to_dict())
+    ev = ev[ev["timestamp"] < end]
+    ev = ev.sort_values(["lead_id", "timestamp"], kind="stable").reset_index(drop=True)
+    # the sales stage: set by the sales team as the lead moves; updated_at moves with it
+    conv = leads["lead_id"].map(conversions.set_index("lead_id")["converted_at"])
+    is_conv = conv.notna().to_numpy()
+    n = len(leads)
+    touched = rng.random(n) < np.where(is_conv, 0.75, 0.4)
+    won = rng.random(n) < 0.85
+    stage = np.where(
+        ~touched,
+        "new",
+        np.where(
+            is_conv,
+            np.where(won, "closed_won", "negotiation"),
+            np.array(SALES_STAGES_OPEN, dtype=object)[rng.integers(0, 3, n)],
+        ),
+    ).astype(object)
+    lag = pd.to_timedelta(np.where(is_conv, rng.uniform(0, 2, n), rng.uniform(1, 60, n)), unit="D")
+    base = conv.where(is_conv, leads["created_at"])
+    upd = (base + lag).where(touched, leads["created_at"])
+    upd = upd.where(upd < end, end - pd.Timedelta(seconds=1))
+    out = leads.assign(sales_stage=stage, updated_at=upd.astype(leads["created_at"].dtype))
+    return out, ev

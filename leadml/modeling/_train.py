@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from leadml import _progress
-from leadml.audit import separation
+from leadml.audit import fast_audit
 from leadml.evaluation import (
     BacktestFold,
     ComparisonReport,
@@ -681,6 +681,7 @@ def train(
         ever,
         data.leads["lead_id"].to_numpy(),
         spec_p,
+        data,
     )
     conv_at = _conversion_times(data, rows)
     delay = _horizon_share(conv_at, rows["as_of"], h)
@@ -938,22 +939,42 @@ def _check_events(leads: pd.DataFrame | LeadData, events: pd.DataFrame | None) -
 
 
 def leakage_notes(
-    X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, spec: FeatureSpec
+    X: pd.DataFrame,
+    y: np.ndarray,
+    groups: np.ndarray,
+    spec: FeatureSpec,
+    data: LeadData | None = None,
 ) -> list[str]:
-    """The audit's fast check on the profile columns (``X``: one row per lead or per row, ``y``
-    the outcome to separate): a severe finding is a note and a :class:`LeakageWarning` naming the
-    column and the fix."""
+    """The audit's fast checks (separation and id-like on the profile columns ``X``, one row per
+    lead or per row, ``y`` the outcome; with ``data``, event types that occur mostly after
+    conversion): a severe finding, or an id-like column, is a note and a
+    :class:`LeakageWarning` naming the column and the fix (``leadml audit`` runs every check)."""
     by_feature = {v: k for k, v in spec.profile_names_.items()}
-    found = separation(X, y, groups, list(by_feature))
+    cols = [c for c in by_feature if c in X.columns]
+    found = fast_audit(
+        X[cols].set_axis([by_feature[c] for c in cols], axis=1),
+        y,
+        groups,
+        **(
+            {}
+            if data is None
+            else {"leads": data.leads, "events": data.events, "conversions": data.conversions}
+        ),
+    ).findings
     notes = []
-    for r in found[found["severity"] == "severe"].to_dict("records"):
-        col = by_feature[r["column"]]
-        note = (
-            f"profile column {col!r} alone separates converted from not-converted leads (out-of-"
-            f"fold AUC {r['auc']:.3f}): it was probably filled in after the outcome (leakage) or "
-            f"identifies the lead. Fix: exclude it (exclude=[{col!r}], CLI --exclude {col!r}), "
-            "or check when it is set."
-        )
+    for r in found.to_dict("records"):
+        if r["severity"] != "severe" and r["check"] != "id-like":
+            continue
+        col = r["column"]
+        if r["check"] == "separation":
+            note = (
+                f"profile column {col!r} alone separates converted from not-converted leads "
+                f"(out-of-fold AUC {r['figure']:.3f}): it was probably filled in after the outcome "
+                f"(leakage) or identifies the lead. Fix: exclude it (exclude=[{col!r}], CLI "
+                f"--exclude {col!r}), or check when it is set."
+            )
+        else:
+            note = f"{r['check']} {col!r}: {r['evidence']}: {r['why']}. Fix: {r['fix']}."
         warnings.warn(note, LeakageWarning, stacklevel=3)
         notes.append(note)
     return notes
