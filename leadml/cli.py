@@ -1222,6 +1222,8 @@ def funnel(
 
     if by not in ("week", "month"):
         raise ConfigError(f"funnel: --by must be week or month, got {by!r}.")
+    if group not in ("grade", "band"):
+        raise ConfigError(f"funnel: --group must be grade or band, got {group!r}.")
     st = read_table(stages, table="stages") if stages is not None else None
     rep = run_funnel(
         read_scores(scores),
@@ -1233,16 +1235,30 @@ def funnel(
         group=group,
     )
     table = Table(title=f"conversion by {group} per {by} (known by {rep.info['until'][:10]})")
-    for c in (by, group, "leads", "share", "converted", "still open", "rate", "so far"):
+    cols = (by, group, "leads", "share", "converted", "still open", "rate", "so far",
+            "converted before")  # fmt: skip
+    for c in cols:
         table.add_column(c, justify="left" if c in (by, group) else "right")
     for r in rep.by_group.to_dict("records"):
-        rate = r["conversion_rate"]
+        rate, so_far = r["conversion_rate"], r["converted_so_far"]
         table.add_row(
             f"{pd.Timestamp(r['cohort']):%Y-%m-%d}", str(r[group]), f"{int(r['leads']):,}",
             f"{r['share']:.1%}", f"{int(r['converted']):,}", f"{int(r['still_open']):,}",
-            "-" if pd.isna(rate) else f"{rate:.1%}", f"{r['converted_so_far']:.1%}",
+            "-" if pd.isna(rate) else f"{rate:.1%}", "-" if pd.isna(so_far) else f"{so_far:.1%}",
+            f"{int(r['converted_before']):,}",
         )  # fmt: skip
     console.print(table)
+    info = rep.info
+    console.print(
+        f"{info['leads']:,} leads in {info['cohorts']} cohort(s); left out: "
+        f"{info['converted_before']:,} score(s) of leads that had already converted, "
+        f"{info['not_created']:,} scored before the lead was created."
+    )
+    if not len(rep.by_group):
+        console.print(
+            f"[yellow]no score on or before {info['until'][:19]}: nothing to report. Fix: a "
+            "later --until, or scores from that period.[/]"
+        )
     if len(rep.by_stage):
         t2 = Table(title=f"stages reached within the horizon, per {by}")
         for c in (by, "stage", "leads", "reached", "share", "step rate"):
@@ -1377,6 +1393,13 @@ def rules_learn(
     compare: Annotated[
         bool, typer.Option(help="Held-out comparison (learn at an earlier origin, test after).")
     ] = True,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            help="Learn only from outcomes known at this time (e.g. before the backtest origin "
+            "of the train that will use the scorecard as its rules baseline)."
+        ),
+    ] = None,
     mapping: MappingFile = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
@@ -1405,6 +1428,7 @@ def rules_learn(
         every=every,
         cutoffs=tables.get("cutoffs"),
         distill=distill,
+        until=until,
         **options,
     )
     write_scorecard(config, out)

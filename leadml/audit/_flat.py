@@ -177,7 +177,9 @@ def id_findings(X: pd.DataFrame) -> list[dict]:
             )
         if uniq >= ID_UNIQUE or abs(rho) >= 0.99:
             what = f"{uniq:.1%} distinct values" + (
-                f", rising with the row order (Spearman {rho:.3f})" if abs(rho) >= 0.99 else ""
+                f", {'rising' if rho > 0 else 'falling'} with the row order (Spearman {rho:.3f})"
+                if abs(rho) >= 0.99
+                else ""
             )
             rows.append(
                 _row(

@@ -74,7 +74,7 @@ class AuditReport:
 
     def to_markdown(self) -> str:
         """The findings as a Markdown table (``|`` in cells escaped)."""
-        cols = ["severity", "check", "column", "figure", "evidence", "fix"]
+        cols = ["severity", "check", "column", "figure", "evidence", "why", "fix"]
         lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for r in self.findings[cols].itertuples(index=False):
             cells = [_cell(v) for v in r]
@@ -85,6 +85,8 @@ class AuditReport:
         """Write the findings to ``.csv``, ``.md`` or ``.json`` (by the suffix)."""
         p = Path(path)
         suffix = p.suffix.lower()
+        if suffix in (".csv", ".md", ".json"):
+            p.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".csv":
             self.findings.to_csv(p, index=False)
         elif suffix == ".md":

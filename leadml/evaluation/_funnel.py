@@ -68,7 +68,10 @@ class FunnelReport:
     Attributes
     ----------
     by_group : DataFrame
-        One row per (cohort, grade or band): ``leads``, ``share`` of the cohort, ``converted``
+        One row per (cohort, grade or band): ``leads`` (still in the funnel when scored: a lead
+        that had already converted is counted apart in ``converted_before``, a row scored before
+        the lead existed, ``status`` ``not_created``, is left out and counted in ``info``),
+        ``share`` of the cohort, ``converted``
         (known by the report date), ``still_open`` (window open, not converted yet),
         ``conversion_rate`` (``converted / leads`` once no lead of the row is still open, else
         missing) and ``converted_so_far`` (``converted / leads``: a lower bound while open).
@@ -87,11 +90,13 @@ class FunnelReport:
     def to_markdown(self) -> str:
         i = self.info
         lines = [
-            f"# Funnel by {i['period']} (horizon {i['horizon']}, known by {i['until']})",
+            f"# Funnel by {i['period']} (horizon {i['horizon']}, known by {str(i['until'])[:19]})",
             "",
             f"{i['leads']:,} leads in {i['cohorts']} cohorts; a conversion counts when it came "
             "within the horizon of the score and by the report date; still_open leads are not "
-            "counted as non-conversions.",
+            "counted as non-conversions. Left out: "
+            f"{i.get('converted_before', 0):,} scores of leads that had already converted, "
+            f"{i.get('not_created', 0):,} scored before the lead was created.",
             "",
             f"## Conversion by {i['group']}",
             "",
@@ -105,6 +110,7 @@ class FunnelReport:
     def write(self, path: str | Path) -> Path:
         """``.md``: the markdown page; ``.csv``: the grade table (and ``<name>_stages.csv``)."""
         path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".md":
             path.write_text(self.to_markdown())
         elif path.suffix == ".csv":
@@ -191,6 +197,13 @@ def funnel(
     _need(conversions, ("lead_id", "converted_at"), "conversions", "lead_id, converted_at.")
     h = parse_duration(horizon, name="horizon")
     sc = scores[["lead_id", "as_of", group]].copy()
+    # rows scored before the lead existed are no leads of that cohort (leadml score marks them)
+    not_created = (
+        scores["status"].astype("object").eq("not_created").to_numpy(dtype=bool)
+        if "status" in scores.columns
+        else np.zeros(len(sc), dtype=bool)
+    )
+    sc = sc[~not_created]
     sc["lead_id"] = sc["lead_id"].astype(str)
     sc["as_of"] = _times(sc, "as_of", "scores")
     if sc["as_of"].isna().any():
@@ -226,28 +239,34 @@ def funnel(
     known = (lab["label"] == 1) & (lab["converted_at"] <= end)  # never before it happened
     lab["converted"] = known.astype(int)
     lab["still_open"] = (~lab["closed"] & ~known & ~lab["converted_before"]).astype(int)
+    # a lead that had converted at or before its score is no longer in the funnel: counted apart
+    lab["open"] = (~lab["converted_before"].astype(bool)).astype(int)
     g = lab.groupby(["cohort", group], sort=True, dropna=False)
     by_group = g.agg(
-        leads=("lead_id", "size"),
+        leads=("open", "sum"),
         converted=("converted", "sum"),
         still_open=("still_open", "sum"),
         converted_before=("converted_before", "sum"),
     ).reset_index()
     size = by_group.groupby("cohort")["leads"].transform("sum")
     by_group.insert(3, "share", by_group["leads"] / size)
-    by_group["converted_so_far"] = by_group["converted"] / by_group["leads"]
+    by_group["converted_so_far"] = by_group["converted"] / by_group["leads"].where(
+        by_group["leads"] > 0
+    )
     by_group["conversion_rate"] = by_group["converted_so_far"].where(by_group["still_open"] == 0)
     for c in ("leads", "converted", "still_open", "converted_before"):
         by_group[c] = by_group[c].astype(int)
     by_stage = pd.DataFrame()
     if st is not None:
-        by_stage = _stages(lab, st, h, end, stage_order)
+        by_stage = _stages(lab[lab["open"] == 1], st, h, end, stage_order)
     info = {
         "period": by,
         "horizon": str(horizon),
         "until": str(end),
         "group": group,
-        "leads": len(lab),
+        "leads": int(lab["open"].sum()),
+        "converted_before": int(lab["converted_before"].sum()),
+        "not_created": int(not_created.sum()),
         "cohorts": int(lab["cohort"].nunique()),
     }
     return FunnelReport(by_group=by_group, by_stage=by_stage, info=info)

@@ -44,6 +44,8 @@ __all__ = [
 ]
 
 SEGMENT_METRICS = ["auc", "log_loss", "ece"]
+MAX_SEGMENTS = 50
+"""More distinct values than this and the column is no segment column (an id or a number)."""
 KEPT, GLOBAL = "segment model", GLOBAL_SEGMENT
 MISSING = "(missing)"
 """The segment row of leads without a value (always scored by the global model)."""
@@ -93,8 +95,20 @@ class SegmentChoice:
 
 
 def check_segment_column(column: str, frame: pd.DataFrame, *, table: str = "leads") -> None:
-    """A segment column the table does not have is a clear error, with a "did you mean"."""
+    """A segment column the table does not have is a clear error, with a "did you mean"; so is
+    one with more than :data:`MAX_SEGMENTS` distinct values (an id, a number, a free-text field:
+    no segment of it could hold enough data for a model of its own)."""
     if column in frame.columns:
+        values = frame[column].dropna()
+        n = int(values.nunique())
+        if n > MAX_SEGMENTS:
+            top = values.astype(str).value_counts().index[:5].tolist()
+            raise ConfigError(
+                f"segment: column {table}.{column!r} has {n:,} distinct values (e.g. {top}); a "
+                f"segment column has at most {MAX_SEGMENTS} (a lead source, campaign, product "
+                "line). Fix: segment on a coarser column, or bin this one into a new column "
+                "(e.g. company size bands) first."
+            )
         return
     close = difflib.get_close_matches(column, [str(c) for c in frame.columns], n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""

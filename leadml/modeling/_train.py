@@ -813,6 +813,7 @@ def train(
         report.origins = backtest
     report.data_summary = summary
     origin = pd.Timestamp(last_fold.origin, unit="us", tz="UTC")
+    notes += _learned_rules_notes(rules, pd.Timestamp(folds[0].origin, unit="us", tz="UTC"))
     test_rows = rows.loc[last_fold.test]
     report.info.update(
         {
@@ -936,6 +937,26 @@ def _check_events(leads: pd.DataFrame | LeadData, events: pd.DataFrame | None) -
             UserWarning,
             stacklevel=3,
         )
+
+
+def _learned_rules_notes(rules: ScorecardConfig, origin: pd.Timestamp) -> list[str]:
+    """A learned scorecard (``leadml rules learn``) that saw outcomes after the backtest's origin
+    is judged on rows it was fitted to: its figures in the report are in-sample. A note and a
+    :class:`LeakageWarning` with the fix."""
+    if rules.learned_until is None:
+        return []
+    seen = pd.Timestamp(rules.learned_until)
+    seen = seen.tz_localize("UTC") if seen.tzinfo is None else seen.tz_convert("UTC")
+    if seen <= origin:
+        return []
+    note = (
+        f"rules: scorecard {rules.name!r} was learned from outcomes up to {seen:%Y-%m-%d}, after "
+        f"the backtest's origin {origin:%Y-%m-%d}: its figures on the test rows are in-sample "
+        "(flattering the rules). Fix: learn it from the outcomes known at the origin (leadml "
+        f"rules learn --until {origin:%Y-%m-%d}, or learn_scorecard(until=...))."
+    )
+    warnings.warn(note, LeakageWarning, stacklevel=3)
+    return [note]
 
 
 def leakage_notes(

@@ -276,6 +276,9 @@ class ScorecardConfig(_Model):
         default_factory=lambda: {"hot": 60.0, "warm": 25.0, "cold": None}
     )
     thresholds: dict[str, float] = Field(default_factory=dict)
+    learned_until: str | None = None
+    """Set by ``leadml rules learn``: the latest time whose outcomes the points were learned from
+    (a backtest whose origin is earlier would judge them on rows they were fitted to)."""
 
     # parsed rules, filled by the validator
     fit_rules_: list[ProfileRule | ActivityRule | InactivityRule] = Field(

@@ -766,6 +766,9 @@ def learn_scorecard(
         f"1:{1 / odds0:.1f} (p = {odds0 / (1 + odds0):.3f}). Grades and bands are quantiles of "
         "the training points."
     )
+    # the latest outcome the points saw: the last cut-off's label window (or the end of data)
+    seen = rows["as_of"].max() + h
+    raw["learned_until"] = str(min(seen, t_until or data.observed_until, data.observed_until))
     config = ScorecardConfig.from_dict(raw, source="learn_scorecard")
     report = LearnReport(
         pdo=float(pdo),

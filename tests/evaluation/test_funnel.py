@@ -156,3 +156,25 @@ def test_cli_funnel_prints_and_writes(small, tmp_path):
     )  # fmt: skip
     assert bad.exit_code != 0
     assert "--by must be week or month" in bad.output
+
+
+def test_converted_and_not_yet_created_leads_are_counted_apart_not_in_the_rates(small):
+    scores, conversions, _ = small
+    # e converted on 19 Jan, before its score on 21 Jan; f was scored before it existed
+    extra = pd.DataFrame(
+        {"lead_id": ["f"], "as_of": utc("2025-01-22"), "grade": [np.nan], "band": [np.nan]}
+    )
+    scores = pd.concat([scores.assign(status="open"), extra.assign(status="not_created")])
+    rep = funnel(scores, conversions, horizon="30d", until="2025-03-10")
+    g = rep.by_group.set_index([rep.by_group["cohort"].dt.strftime("%Y-%m-%d"), "grade"])
+    assert g.loc[("2025-01-20", "B2"), ["leads", "converted", "converted_before"]].tolist() == [
+        0,
+        0,
+        1,
+    ]
+    assert np.isnan(g.loc[("2025-01-20", "B2"), "conversion_rate"])
+    assert g.loc[("2025-01-20", "A1"), "share"] == pytest.approx(1.0)  # d alone is in the funnel
+    assert rep.info["not_created"] == 1
+    assert rep.info["converted_before"] == 1
+    assert rep.info["leads"] == 4  # a, b, c (week of 6 Jan) and d
+    assert "1 scored before the lead was created" in rep.to_markdown()

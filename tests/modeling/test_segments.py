@@ -158,6 +158,12 @@ def test_unknown_segment_column_is_a_clear_error():
         train_flat(
             df, label="converted", id_column="lead_id", time_column="created", segment="segmnt"
         )
+    # an id (or a number) is no segment column: refused before any model is fitted
+    df["code"] = np.arange(len(df))
+    with pytest.raises(ConfigError, match=r"table.'code' has 300 distinct values.*at most 50"):
+        train_flat(
+            df, label="converted", id_column="lead_id", time_column="created", segment="code"
+        )
 
 
 @pytest.fixture(scope="module")

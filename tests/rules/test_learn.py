@@ -228,3 +228,29 @@ def test_cli_learns_writes_and_compares(tmp_path):
     assert shown.exit_code == 0, shown.output
     assert "learned scorecard" not in shown.output
     assert "engagement" in shown.output
+
+
+def test_train_warns_when_its_rules_baseline_learned_from_the_test_rows(synth, tmp_path):
+    from leadml.exceptions import LeakageWarning
+    from leadml.modeling import train
+
+    leads, events, conversions, cutoffs, until = synth
+    config, _ = learn_scorecard(
+        leads, events, conversions, horizon=HORIZON, cutoffs=cutoffs, candidate_half_lives=(3,)
+    )
+    assert pd.Timestamp(config.learned_until) <= until  # never after the end of the data
+    path = write_scorecard(config, tmp_path / "learned.yaml")
+    assert load_rules(path).learned_until == config.learned_until
+    with pytest.warns(LeakageWarning, match=r"learned from outcomes up to .* in-sample"):
+        res = train(
+            leads, events, conversions, cutoffs=cutoffs, horizon=HORIZON, rules=path,
+            observed_until=until, n_boot=0,
+        )  # fmt: skip
+    assert any("rules learn --until" in n for n in res.notes)
+    # learned from what was known at the origin: nothing to warn about
+    origin = pd.Timestamp(res.report.info["origin"])
+    honest, _ = learn_scorecard(
+        leads, events, conversions, horizon=HORIZON, cutoffs=cutoffs, until=origin,
+        candidate_half_lives=(3,),
+    )  # fmt: skip
+    assert pd.Timestamp(honest.learned_until) <= origin
