@@ -441,7 +441,7 @@ def scoring(ctx: Ctx) -> Part:
         events.to_parquet(d / "events.parquet")
         del leads, events
         small = (
-            make_crm(1_500, days=200, seed=6) if ctx.quick else make_crm(3_000, days=300, seed=6)
+            make_crm(2_500, days=300, seed=6) if ctx.quick else make_crm(3_000, days=300, seed=6)
         )
         res = train(small.leads, small.events, small.conversions, every="7d", horizon="30d",
                     rules="models/scorecard.yaml", n_boot=0)  # fmt: skip
