@@ -555,7 +555,7 @@ def sampling(ctx: Ctx) -> Part:
     from leadml.modeling import train
 
     t0 = time.perf_counter()
-    n, days = (1_500, 240) if ctx.quick else (10_000, 420)
+    n, days = (2_400, 300) if ctx.quick else (10_000, 420)
     crm = make_crm(n, days=days, seed=0)
     split = crm.observed_until - pd.Timedelta(days=90)
     full = build_training_set(crm.leads, crm.events, crm.conversions, horizon="30d", every="7d",

@@ -11,7 +11,7 @@ runner = CliRunner()
 
 def test_demo_prints_the_comparison_and_scores(tmp_path):
     res = runner.invoke(
-        app, ["demo", "--n-leads", "5000", "--n-boot", "20", "--out", str(tmp_path / "demo")]
+        app, ["demo", "--n-leads", "3000", "--n-boot", "20", "--out", str(tmp_path / "demo")]
     )
     assert res.exit_code == 0, res.output
     for text in (

@@ -285,6 +285,15 @@ def load_job_config(cls: type[C], source: str | Path | dict[str, Any]) -> tuple[
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     train = getattr(cfg, "train", None)
+    if isinstance(train, TrainConfig) and train.segment is not None:
+        # the gate, the smoke test and recalibration judge one model: a segmented challenger
+        # would be promoted on its global model's figures, not on the routed scores it serves
+        raise ConfigError(
+            f"{where}: train.segment ({train.segment!r}): the scheduled jobs do not gate "
+            "per-segment models yet (the gate would judge the global model, not the routed "
+            "scores). Fix: remove train.segment from the job's config, and train and compare "
+            "segment models with leadml train --segment."
+        )
     if isinstance(train, TrainConfig) and isinstance(train.rules, str):
         rules = Path(train.rules).expanduser()
         if not rules.is_absolute():  # like every path here: from the config's folder

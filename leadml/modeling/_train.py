@@ -1129,6 +1129,14 @@ def evaluate_model(
         raise ConfigError(
             "evaluate_model is for event models; for a flat model use train_flat's report."
         )
+    if model.segments:
+        raise ConfigError(
+            f"evaluate_model: this model routes leads by {model.segment_column!r} to "
+            f"{len(model.segments)} segment model(s); evaluate_model judges one model and would "
+            "report the global model's figures, not the routed scores. Fix: read train's report "
+            "(report.segments and report.segments_routed compare them on the same rows), or "
+            "score with model.score and compare with the outcomes (leadml monitor)."
+        )
     h = pd.Timedelta(model.metadata.get("horizon", "30 days"))
     if every is None and cutoffs is None:
         every = model.metadata.get("schedule")  # the model's own schedule, when it had one

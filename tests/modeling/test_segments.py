@@ -205,6 +205,20 @@ def test_event_mode_segments_with_cutoffs_and_a_schedule(crm, how):
     out = res.model.score(leads, crm.events, as_of="2024-08-20")
     expect = np.where(leads["lead_source"].isin(list(kept)), leads["lead_source"], "global")
     assert out[SEGMENT_COLUMN].tolist() == expect.tolist()
+    if how == "every":
+        # one model's evaluation and one model's gate would judge the global model only: refused
+        import copy
+
+        from leadml.jobs import RetrainConfig, load_job_config
+        from leadml.modeling import evaluate_model
+
+        routed = copy.copy(res.model)  # a global model with one segment model beside it
+        routed.segment_column, routed.segments = "lead_source", {"webinar": res.model}
+        with pytest.raises(ConfigError, match=r"evaluate_model: this model routes leads by"):
+            evaluate_model(routed, crm.leads, crm.events, crm.conversions)
+        job = {"data": {"leads": "l.csv"}, "model_name": "m", "train": {"segment": "lead_source"}}
+        with pytest.raises(ConfigError, match=r"do not gate per-segment models yet"):
+            load_job_config(RetrainConfig, job)
 
 
 def test_make_crm_default_unchanged_and_reversed_source_changes_only_that_segment():
