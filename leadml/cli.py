@@ -16,6 +16,7 @@ import click
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from leadml import _progress
@@ -40,7 +41,9 @@ interrupted (Ctrl-C); ``leadml audit`` exits 6 (``leadml.audit.EXIT_FINDINGS``) 
 
 
 def _fail(exc: Exception) -> NoReturn:
-    console.print(f"[bold red]error:[/] {exc}")
+    # the message as written: not read as markup (a "[lead_7]" would vanish) and not wrapped
+    # (a pipe or a log keeps each message on one line; a terminal wraps it anyway)
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
     raise typer.Exit(code=EXIT_INPUT)
 
 
@@ -61,7 +64,7 @@ def _show_warning(
         PACKAGE_DIR
     )
     if ours or os.environ.get("LEADML_DEBUG"):
-        console.print(f"[yellow]warning:[/] {message}")
+        console.print(f"[yellow]warning:[/] {escape(str(message))}", soft_wrap=True)
 
 
 OPTIONS = {"quiet": False}
@@ -161,9 +164,10 @@ def command(
                 if os.environ.get("LEADML_DEBUG"):
                     raise
                 console.print(
-                    f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+                    f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}\n"
                     "This is a bug in leadml, not in your data. Rerun with LEADML_DEBUG=1 for the "
-                    "traceback, and report it."
+                    "traceback, and report it.",
+                    soft_wrap=True,
                 )
                 raise typer.Exit(code=EXIT_INTERNAL) from None
 
@@ -1092,7 +1096,7 @@ def retrain(
     try:
         r = run_retrain(config, dry_run=dry_run)
     except LockHeldError as exc:
-        console.print(f"[bold yellow]skipped:[/] {exc}")
+        console.print(f"[bold yellow]skipped:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(code=EXIT_LOCKED) from None
     _print_job(r)
 
@@ -1116,7 +1120,7 @@ def recalibrate(
     try:
         r = run_recalibrate(config, window=window, slope=slope, dry_run=dry_run)
     except LockHeldError as exc:
-        console.print(f"[bold yellow]skipped:[/] {exc}")
+        console.print(f"[bold yellow]skipped:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(code=EXIT_LOCKED) from None
     _print_job(r)
 

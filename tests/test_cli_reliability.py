@@ -69,6 +69,19 @@ def test_train_refuses_a_folder_it_did_not_write_before_any_work(files, tmp_path
     assert (out / "sub").is_dir()
 
 
+def test_an_error_message_is_printed_as_written(files, tmp_path):
+    """Brackets in a message are text, not console markup (a "[run_7]" would vanish), and a
+    long message stays on one line when the output is not a terminal (logs, pipes)."""
+    d, _ = files
+    out = tmp_path / "[run_7]" / ("a_long_folder_name_" * 12)
+    (out / "sub").mkdir(parents=True)
+    res = runner.invoke(app, [*_train_args(d), "--out", str(out)])
+    assert res.exit_code == EXIT_INPUT
+    line = next(x for x in res.output.splitlines() if x.startswith("error:"))
+    assert str(out) in line
+    assert "never deletes" in line
+
+
 def test_train_replaces_a_model_only_with_overwrite(files, model_dir):
     d, _ = files
     res = runner.invoke(app, [*_train_args(d), "--out", str(model_dir)])

@@ -40,7 +40,6 @@ __all__ = [
     "SegmentChoice",
     "check_segment_column",
     "choose_segments",
-    "segment_values",
 ]
 
 SEGMENT_METRICS = ["auc", "log_loss", "ece"]
@@ -117,13 +116,6 @@ def check_segment_column(column: str, frame: pd.DataFrame, *, table: str = "lead
         f"{list(frame.columns)[:20]}. Fix: segment= a profile column of the {table} (after the "
         "column mapping), e.g. lead_source."
     )
-
-
-def segment_values(frame: pd.DataFrame, column: str, lead_ids: pd.Series) -> np.ndarray:
-    """The segment value (as text; None where missing) of each row's lead."""
-    values = pd.Series(frame[column].to_numpy(), index=frame["lead_id"].to_numpy())
-    v = pd.Series(lead_ids.to_numpy()).map(values)
-    return np.array([None if pd.isna(x) else str(x) for x in v], dtype=object)
 
 
 def _metrics(y: np.ndarray, preds: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:

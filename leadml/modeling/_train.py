@@ -58,10 +58,10 @@ from leadml.modeling._segments import (
     SegmentChoice,
     check_segment_column,
     choose_segments,
-    segment_values,
 )
 from leadml.rules import ScorecardConfig, load_rules, scorecard_inputs
 from leadml.schema import FLAT_TIME, LeadData, examples, validate_lead_data
+from leadml.scoring import segment_text
 
 __all__ = [
     "DEFAULT_BANDS",
@@ -741,8 +741,8 @@ def train(
         X_t = feats_t[spec_t.feature_names_]
         origin_t = pd.Timestamp(last_fold.origin, unit="us", tz="UTC")
         open_cut = lr.open_rows.iloc[:n_open].reset_index(drop=True)
-        open_values = segment_values(data.leads, cfg.segment, open_cut["lead_id"])
-        values = segment_values(data.leads, cfg.segment, rows["lead_id"])
+        open_values = segment_text(data.leads, cfg.segment, open_cut["lead_id"])
+        values = segment_text(data.leads, cfg.segment, rows["lead_id"])
 
         def fit_segment(
             spec_s: FeatureSpec,
@@ -1419,7 +1419,7 @@ def train_flat(
             return _bundle(spec_s, fitted)
 
         choice = choose_segments(
-            segment_values(frame, cfg.segment, rows["lead_id"]),
+            segment_text(frame, cfg.segment, rows["lead_id"]),
             frame=frame,
             column=cfg.segment,
             lead_ids=rows["lead_id"],

@@ -19,6 +19,7 @@ from leadml.scoring._scorer import (
     requested_cutoffs,
     score_leads,
     segment_routes,
+    segment_text,
     validate_inputs,
 )
 
@@ -39,6 +40,7 @@ __all__ = [
     "requested_cutoffs",
     "score_leads",
     "segment_routes",
+    "segment_text",
     "validate_inputs",
     "write_scores",
     "write_table",

@@ -108,12 +108,18 @@ def segment_routes(
             stacklevel=4,
         )
         return out
+    text = segment_text(leads, column, lead_ids)
+    hit = pd.Series(text).isin(list(segments)).to_numpy(dtype=bool)
+    out[hit] = text[hit]
+    return out
+
+
+def segment_text(leads: pd.DataFrame, column: str, lead_ids: pd.Series) -> np.ndarray:
+    """The text of each row's lead's ``column`` value (None where missing): the key by which
+    segments are chosen at training time and routed at scoring time."""
     values = pd.Series(leads[column].to_numpy(), index=leads["lead_id"].to_numpy())
     v = pd.Series(lead_ids.to_numpy()).map(values)
-    text = v.astype(object).where(v.notna(), None).map(lambda x: None if x is None else str(x))
-    hit = text.isin(list(segments)).to_numpy(dtype=bool)
-    out[hit] = text.to_numpy()[hit]
-    return out
+    return np.array([None if pd.isna(x) else str(x) for x in v], dtype=object)
 
 
 def _routed(model: ScoringModel, data: LeadData, feats: pd.DataFrame) -> np.ndarray:

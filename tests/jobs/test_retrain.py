@@ -312,7 +312,7 @@ def test_bad_input_fails_clearly_and_leaves_the_aliases(server, grow, tmp_path):
     res = _cli("retrain", "--config", tmp_path / "bad.yaml")
     assert res.exit_code == 2
     assert "gate.max_eec" in res.output
-    assert "did you mean 'max_ece'" in " ".join(res.output.split())  # however the console wraps
+    assert "did you mean 'max_ece'" in res.output
     # a missing data source
     miss = yaml.safe_load(cfg.read_text())
     miss["data"]["events"] = "data/nowhere.parquet"
