@@ -480,6 +480,43 @@ def _same(a: FeatureSpec, b: FeatureSpec) -> bool:
     return a is b or a.to_dict() == b.to_dict()
 
 
+@dataclass(frozen=True)
+class _Labelled:
+    """The labelled rows' arrays the procedure is fitted on (aligned with the feature rows), so a
+    backtest origin, the production fit and each segment fit differ only in the rows they take."""
+
+    rules_x: pd.DataFrame
+    y: np.ndarray
+    t: np.ndarray
+    delay: np.ndarray
+    rules: Any
+    cfg: TrainConfig
+    gap_us: int
+
+    def fit(
+        self,
+        spec: FeatureSpec,
+        X: pd.DataFrame,
+        mask: np.ndarray | None = None,
+        open_windows: OpenWindows | None = None,
+    ) -> Fitted:
+        """:func:`fit_procedure` on the rows ``mask`` selects (``None``: all of them)."""
+        take = np.ones(len(self.y), dtype=bool) if mask is None else mask
+        return fit_procedure(
+            X.loc[take].reset_index(drop=True),
+            self.rules_x.loc[take].reset_index(drop=True),
+            self.y[take],
+            self.t[take],
+            spec=spec,
+            rules=self.rules,
+            config=self.cfg,
+            gap=self.gap_us,
+            fmt=_fmt_us,
+            delay=self.delay[take],
+            open_windows=open_windows,
+        )
+
+
 def _backtest_origin(
     i: int,
     n_folds: int,
@@ -491,12 +528,7 @@ def _backtest_origin(
     cfg: TrainConfig,
     data: LeadData,
     rows: pd.DataFrame,
-    rules_x: pd.DataFrame,
-    rules: Any,
-    y: np.ndarray,
-    t: np.ndarray,
-    gap_us: int,
-    delay: np.ndarray,
+    lab: _Labelled,
     conv_at: np.ndarray,
     h: pd.Timedelta,
     reference: pd.DataFrame | None,
@@ -518,18 +550,12 @@ def _backtest_origin(
     )
     X_t = feats_t[spec_t.feature_names_]
     tr, te = fold.train, fold.test
-    fitted_t = fit_procedure(
-        X_t.loc[tr].reset_index(drop=True),
-        rules_x.loc[tr].reset_index(drop=True),
-        y[tr],
-        t[tr],
-        spec=spec_t,
-        rules=rules,
-        config=cfg,
-        gap=gap_us,
-        fmt=_fmt_us,
-        delay=delay[tr],
-        open_windows=_open_windows(
+    rules_x, y = lab.rules_x, lab.y
+    fitted_t = lab.fit(
+        spec_t,
+        X_t,
+        tr,
+        _open_windows(
             X_t.loc[fold.gap].reset_index(drop=True),
             rows.loc[fold.gap, ["lead_id", "as_of"]],
             conv_at[fold.gap],
@@ -687,6 +713,7 @@ def train(
     delay = _horizon_share(conv_at, rows["as_of"], h)
     delay[y != 1] = np.nan
     last_fold = folds[-1]
+    lab = _Labelled(rules_x, y, t, delay, rules, cfg, gap_us)
     shared = {
         "spec": spec,
         "spec_p": spec_p,
@@ -694,12 +721,7 @@ def train(
         "cfg": cfg,
         "data": data,
         "rows": rows,
-        "rules_x": rules_x,
-        "rules": rules,
-        "y": y,
-        "t": t,
-        "gap_us": gap_us,
-        "delay": delay,
+        "lab": lab,
         "conv_at": conv_at,
         "h": h,
         "reference": reference,
@@ -714,18 +736,11 @@ def train(
     assert report is not None
     assert model_t is not None
     _progress.stage(f"production fit on all {len(rows):,} labelled rows")
-    fitted_p = fit_procedure(
+    fitted_p = lab.fit(
+        spec_p,
         feats_p[spec_p.feature_names_],
-        rules_x,
-        y,
-        t,
-        spec=spec_p,
-        rules=rules,
-        config=cfg,
-        gap=gap_us,
-        fmt=_fmt_us,
-        delay=delay,
-        open_windows=_open_windows(
+        None,
+        _open_windows(
             feats_open[spec_p.feature_names_],
             lr.open_rows.iloc[:n_open],
             _conversion_times(data, lr.open_rows.iloc[:n_open]),
@@ -750,20 +765,7 @@ def train(
             mask: np.ndarray,
             open_windows: OpenWindows | None,
         ) -> LeadScoringModel:
-            fitted = fit_procedure(
-                X.loc[mask].reset_index(drop=True),
-                rules_x.loc[mask].reset_index(drop=True),
-                y[mask],
-                t[mask],
-                spec=spec_s,
-                rules=rules,
-                config=cfg,
-                gap=gap_us,
-                fmt=_fmt_us,
-                delay=delay[mask],
-                open_windows=open_windows,
-            )
-            return _bundle(spec_s, fitted)
+            return _bundle(spec_s, lab.fit(spec_s, X, mask, open_windows))
 
         def segment_backtest(mask: np.ndarray, seg: np.ndarray) -> LeadScoringModel:
             g = last_fold.gap & seg
