@@ -21,6 +21,41 @@ SHARED = Path(
 )
 
 
+# Scheduling on two workers (``make unit``: ``--dist loadgroup --no-loadscope-reorder``): a
+# file's tests share its module fixtures (a trained model), so each file goes to one worker as a
+# whole, except the files whose tests are independent and long (each docs page, each retraining
+# scenario), which are spread test by test. The long poles are queued first (roughly longest
+# first: the queue is greedy), so the two workers finish together instead of one idling while
+# the other runs the 20k-lead acceptance fixture at the end.
+LONG_POLES = (
+    "tests/modeling/test_train.py",
+    "tests/test_docs.py",
+    "tests/test_benchmarks.py",
+    "tests/jobs/test_retrain.py",
+    "tests/test_pipelines.py",
+    "tests/modeling/test_segments.py",
+    "tests/test_cli.py",
+    "tests/modeling/test_protocol.py",
+    "tests/tracking/",
+    "tests/jobs/",
+)
+SPREAD = ("tests/test_docs.py", "tests/jobs/test_retrain.py")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next(
+            (i for i, p in enumerate(LONG_POLES) if item.nodeid.startswith(p)), len(LONG_POLES)
+        )
+
+    items.sort(key=rank)  # stable: the order inside a file is kept
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        if not path.startswith(SPREAD):
+            item.add_marker(pytest.mark.xdist_group(path))
+
+
 def ts(s: str) -> pd.Timestamp:
     return pd.Timestamp(s, tz="UTC")
 
