@@ -37,9 +37,10 @@ notebooks: $(STAMP)
 	$(BIN)/python tests/run_notebooks.py notebooks
 
 # the site (mkdocs.yml, docs/): strict, so a broken link, a missing page or an unreadable docstring
-# fails the build; it shows the executed notebooks that `make notebooks` wrote to docs/notebooks/
+# fails the build (not with --quiet: it hides the warnings strict mode counts); it shows the
+# executed notebooks that `make notebooks` wrote to docs/notebooks/
 docs: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 test: lint typecheck unit notebooks docs
 

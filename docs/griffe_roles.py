@@ -1,5 +1,9 @@
 """A griffe extension for the API reference: Sphinx roles in leadml's docstrings become links.
 
+It also makes the constants assigned together (``EXIT_PROMOTED, EXIT_KEPT, EXIT_LOCKED = 0, 3, 4``)
+known to griffe, which reads one name per assignment only, so that the packages exporting them list
+them.
+
 leadml's numpy-style docstrings name other objects the Sphinx way (``:class:`TrainConfig```,
 ``:func:`~leadml.schema.parse_times```). mkdocstrings would print the role as text, so each role is
 rewritten before rendering: to a cross-reference (``[`TrainConfig`][leadml.modeling.TrainConfig]``)
@@ -9,8 +13,10 @@ of the class the docstring belongs to; otherwise to inline code. The docstrings 
 
 from __future__ import annotations
 
+import ast
 import re
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import griffe
@@ -36,6 +42,8 @@ class SphinxRoles(griffe.Extension):
             and (member.is_package or name in PUBLIC_MODULES)
         ]
         for obj in _walk(pkg):
+            if obj.is_module and obj.filepath:
+                _unpack_constants(obj)  # type: ignore[arg-type]
             if obj.docstring is not None and ":" in obj.docstring.value:
                 obj.docstring.value = ROLE.sub(partial(self._role, obj=obj), obj.docstring.value)
 
@@ -86,3 +94,26 @@ def _walk(obj: griffe.Object) -> list[griffe.Object]:
         if not member.is_alias:
             found += _walk(member)  # type: ignore[arg-type]
     return found
+
+
+def _unpack_constants(module: griffe.Module) -> None:
+    """Add ``A, B = 1, 2`` at a module's top level as the attributes ``A`` and ``B``."""
+    path = module.filepath
+    if not isinstance(path, Path) or path.suffix != ".py":
+        return
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if not (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Tuple)
+            and isinstance(node.value, ast.Tuple)
+            and len(node.targets[0].elts) == len(node.value.elts)
+        ):
+            continue
+        for target, value in zip(node.targets[0].elts, node.value.elts, strict=True):
+            known = isinstance(target, ast.Name) and target.id in module.members
+            if isinstance(target, ast.Name) and isinstance(value, ast.Constant) and not known:
+                module.set_member(
+                    target.id,
+                    griffe.Attribute(target.id, value=repr(value.value), lineno=node.lineno),
+                )

@@ -9,11 +9,13 @@
   becomes a line saying which command writes it, so a strict build does not fail on those four paths
   only. Every other broken link or image still fails it.
 - The API reference's ``leadml`` page gets the table of the package's names (``leadml.__all__``),
-  each linked to the page that documents it.
+  each linked to the page that documents it; every other API page must document every name of the
+  ``__all__`` of the modules it shows (``::: leadml.X``), or the strict build fails.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import re
@@ -119,3 +121,28 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
     if NAMES_MARKER in markdown:
         markdown = markdown.replace(NAMES_MARKER, _package_names())
     return _pictures(markdown)
+
+
+_DIRECTIVE = re.compile(r"^::: (leadml(?:\.\w+)*)\s*$", re.M)
+
+
+def _exports(module: str) -> list[str]:
+    """The ``__all__`` of a leadml module, read from its source."""
+    rel = Path(*module.split("."))
+    path = ROOT / rel / "__init__.py" if (ROOT / rel).is_dir() else ROOT / rel.with_suffix(".py")
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            return [str(ast.literal_eval(e)) for e in node.value.elts]  # type: ignore[attr-defined]
+    return []
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Files) -> str:
+    """An API page documents every name its modules export."""
+    if page.file.src_uri.startswith("api/") and page.file.src_uri != "api/leadml.md":
+        for module in _DIRECTIVE.findall(page.markdown or ""):
+            missing = [n for n in _exports(module) if f'id="{module}.{n}"' not in html]
+            if missing:
+                log.warning("%s: %s exports %s, not documented", page.file.src_uri, module, missing)
+    return html
