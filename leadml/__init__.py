@@ -1,6 +1,6 @@
 """leadml: open, inspectable predictive lead scoring.
 
-The names a data scientist uses, in one place::
+The names a data scientist uses, in one place:
 
     import leadml
 

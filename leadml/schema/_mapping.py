@@ -21,7 +21,7 @@ _TABLES = {t.name: t for t in (LEADS, EVENTS, CONVERSIONS, CUTOFFS)}
 class ColumnMapping:
     """Per-table renames from the contract's column names to the user's.
 
-    The YAML form is::
+    The YAML form is:
 
         leads:
           lead_id: Id
