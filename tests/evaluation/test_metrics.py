@@ -152,6 +152,6 @@ def test_compare_models_report(tmp_path, scored):
     paths = rep.write(tmp_path / "rep")
     html = paths["html"].read_text()
     assert html.count("data:image/png;base64") == 4
-    for name in ("reliability", "gain_lift", "score_distributions", "conversion_by_band"):
+    for name in ("reliability", "lift", "score_distributions", "conversion_by_band"):
         assert paths[f"figure_{name}"].read_bytes()[:4] == b"\x89PNG"
     assert pd.read_csv(paths["metrics"]).shape[0] == 2
