@@ -147,7 +147,7 @@ def reliability_figure(predictions: pd.DataFrame, info: dict[str, Any]) -> bytes
     within = f" within {words}" if words else ""
     hist.set(xlabel=f"predicted probability of converting{within}", ylabel="rows")
     hist.grid(alpha=0.3)
-    fig.suptitle(figure_caption(info, width=105), **CAPTION)
+    fig.suptitle(figure_caption(info, width=118), **CAPTION)
     return figure_png(fig)
 
 

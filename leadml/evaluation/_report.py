@@ -165,8 +165,10 @@ class ComparisonReport:
             out[model] = row
         return pd.DataFrame.from_dict(out, orient="index")
 
-    def to_markdown(self) -> str:
-        """The report as markdown: the comparison, paired differences, conversion by band."""
+    def to_markdown(self, figures: str | None = None) -> str:
+        """The report as markdown: the comparison, paired differences, conversion by band; with
+        ``figures`` (the folder of :meth:`write_figures`, relative to the markdown file), the
+        pictures too (``write`` passes ``"figures"``)."""
         lines = [f"# {self.info.get('title', 'Model comparison')}", ""]
         lines += [_describe(self.info), ""]
         lines += [
@@ -224,6 +226,12 @@ class ComparisonReport:
                 _md(d),
                 "",
             ]
+        if figures is not None:
+            names = [n for n in FIGURES if n in self.figures] + list(self.explain_figures)
+            titles = {**FIGURES, **EXPLAIN_FIGURES}
+            lines += ["## Figures", ""]
+            for n in names:
+                lines += [f"![{titles.get(n, n.replace('_', ' '))}]({figures}/{n}.png)", ""]
         lines += [
             "Definitions: ECE uses 10 equal-frequency bins of the predicted probability "
             "(sum of |observed - predicted| weighted by bin size); calibration slope and intercept "
@@ -334,7 +342,7 @@ class ComparisonReport:
             "info": out / "info.json",
         }
         paths["html"].write_text(self.to_html())
-        paths["markdown"].write_text(self.to_markdown())
+        paths["markdown"].write_text(self.to_markdown(figures="figures"))
         self.metrics.to_csv(paths["metrics"], index_label="model")
         self.intervals.to_csv(paths["intervals"], index=False)
         self.by_band.to_csv(paths["by_band"], index=False)

@@ -361,8 +361,14 @@ def explain_lead(
             f"explain_lead: lead {lead!r} is not in the leads table (e.g. "
             f"{examples(lf['lead_id'].astype(str).tolist())}). Fix: pass a lead_id of these leads."
         )
-    data = validate_inputs(model, one, events, "error")
-    cut = requested_cutoffs(model, data, as_of, None)
+    # every lead stays an input (account measures count the other leads of the account)
+    data = validate_inputs(model, leads, events, "error")
+    if as_of is None or model.is_flat:
+        cut = requested_cutoffs(model, data, as_of, None)
+        cut = cut[cut["lead_id"].astype(str) == lead].reset_index(drop=True)
+    else:
+        wanted = pd.DataFrame({"lead_id": [one["lead_id"].iat[0]], "as_of": [as_of]})
+        cut = requested_cutoffs(model, data, None, wanted)
     feats, _ = compute_measures(model, data, cut, engine=engine)
     ((m, _mask),) = _parts(model, _routed(model, data, feats))
     return m.explainer.explain_lead(feats, 0, top=top)

@@ -185,7 +185,9 @@ def site(tmp_path_factory, crm_small) -> Path:
     for k in range(6):
         t = last - pd.Timedelta(days=7 * k)
         leads = crm.leads[crm.leads["created_at"] < t]
-        s = res.model.score(leads, crm.events[crm.events["lead_id"].isin(leads["lead_id"])], as_of=t)
+        s = res.model.score(
+            leads, crm.events[crm.events["lead_id"].isin(leads["lead_id"])], as_of=t
+        )
         s.to_parquet(root / "scores" / f"scores_{t:%Y%m%d}.parquet")
     monitor(
         {
