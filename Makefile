@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test lint typecheck unit notebooks docs bench clean
+.PHONY: demo test lint typecheck unit notebooks docs bench clean browser pictures
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,26 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/leadml demo
 
+# the README's pictures (docs/images/{reliability,lift,conversion_by_band,reasons_waterfall}.png)
+# from a smaller demo (5,000 synthetic leads, seed 0, no bootstrap, no MLflow; the figures say
+# so); PNGs without timestamps, so they change only when the numbers do
+PICTURES_LEADS ?= 5000
+pictures: $(STAMP)
+	tmp=$$(mktemp -d) && \
+	  OMP_NUM_THREADS=1 $(BIN)/leadml demo --n-leads $(PICTURES_LEADS) --seed 0 --n-boot 0 \
+	    --no-mlflow --out $$tmp/demo --figures docs/images; \
+	  status=$$?; rm -rf $$tmp; exit $$status
+
+# headless Chromium for tests/browser, from the Debian packages (Playwright drives it and never
+# downloads a browser): installed when missing
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  echo "installing the Debian packages chromium and chromium-driver (browser tests)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver; \
+	fi
+
 lint: $(STAMP)
 	$(BIN)/ruff check leadml tests benchmarks docs/*.py
 	$(BIN)/ruff format --check leadml tests benchmarks docs/*.py
@@ -30,7 +50,7 @@ typecheck: $(STAMP)
 # a training run uses about one core whatever its thread count (LightGBM's col-wise histograms give
 # the same trees on one thread or two), so two single-threaded workers finish in about half the time
 # where two-threaded ones fought over the cores
-unit: $(STAMP)
+unit: $(STAMP) browser
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	  $(BIN)/pytest -q --timeout=900 -n 2 --dist loadgroup --no-loadscope-reorder --durations=15
 

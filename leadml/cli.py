@@ -8,7 +8,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -444,6 +444,17 @@ def print_comparison(report: Any, title: str = "rules vs model (same rows)") -> 
         console.print(bt)
 
 
+def print_figures(paths: Mapping[str, Path]) -> None:
+    """The pictures written (``figure_<name>`` keys of a report's paths, or name -> path)."""
+    figs = {k.removeprefix("figure_"): p for k, p in paths.items() if p.suffix == ".png"}
+    if not figs:
+        return
+    folders = {p.parent for p in figs.values()}
+    where = f" in {next(iter(folders))}" if len(folders) == 1 else ""
+    names = ", ".join(p.name if where else str(p) for p in figs.values())
+    console.print(f"pictures{where}: {names}")
+
+
 def print_subsets(report: Any) -> None:
     """Print LightGBM's test figures for all rows and for the leads never seen in training."""
     sub = report.subsets
@@ -614,6 +625,7 @@ def train(
     res.model.save(out, overwrite=overwrite)
     paths = res.report.write(report if report is not None else out / "report")
     console.print(f"model saved to {out}; report: {paths['html']}")
+    print_figures(paths)
     if mlflow or register:
         _log_mlflow(res, tracking_uri, experiment, register, rules)
     console.print(f"done in {time.perf_counter() - t0:.1f} s")
@@ -757,6 +769,7 @@ def train_flat(
     res.model.save(out, overwrite=overwrite)
     paths = res.report.write(out / "report")
     console.print(f"model saved to {out}; report: {paths['html']}")
+    print_figures(paths)
 
 
 @command()
@@ -889,6 +902,7 @@ def evaluate(
     print_comparison(rep, title=rep.info.get("title", "saved model on labelled data"))
     paths = rep.write(out)
     console.print(f"report: {paths['html']}")
+    print_figures(paths)
     if mlflow:
         from leadml.tracking import log_evaluation
 
@@ -1482,13 +1496,26 @@ def demo(
     tracking_uri: Annotated[
         str | None, typer.Option(help="MLflow tracking URI (default: a SQLite file in OUT).")
     ] = None,
+    figures: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for the pictures (reliability, lift, conversion_by_band, "
+            "reasons_waterfall .png; default: OUT/figures)."
+        ),
+    ] = None,
 ) -> None:
     """The main job on an embedded synthetic CRM: training set, rules vs logistic vs LightGBM
-    on the last window, the report, and a few scored leads."""
+    on the last window, the report, the pictures, and a few scored leads."""
     from leadml.jobs import run_demo
 
     r = run_demo(
-        n_leads, seed=seed, out=out, n_boot=n_boot, mlflow=mlflow, tracking_uri=tracking_uri
+        n_leads,
+        seed=seed,
+        out=out,
+        n_boot=n_boot,
+        mlflow=mlflow,
+        tracking_uri=tracking_uri,
+        figures=figures,
     )
     crm = r.crm
     console.print(
@@ -1509,6 +1536,7 @@ def demo(
         )
     top = r.scores.sort_values("p_convert", ascending=False, kind="stable")
     print_scores(top.drop(columns=["reason_neg_1", "scorecard_reasons"]), n=8)
+    print_figures(r.figure_paths)
     console.print(
         f"model: {r.model_dir}  report: {r.report_paths['html']}  (total {r.seconds:.0f} s)"
     )

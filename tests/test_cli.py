@@ -10,9 +10,12 @@ runner = CliRunner()
 
 
 def test_demo_prints_the_comparison_and_scores(tmp_path):
+    pictures = tmp_path / "pictures"
     res = runner.invoke(
-        app, ["demo", "--n-leads", "3000", "--n-boot", "20", "--out", str(tmp_path / "demo")]
-    )
+        app,
+        ["demo", "--n-leads", "3000", "--n-boot", "20", "--out", str(tmp_path / "demo"),
+         "--figures", str(pictures)],
+    )  # fmt: skip
     assert res.exit_code == 0, res.output
     for text in (
         "rules",
@@ -28,6 +31,12 @@ def test_demo_prints_the_comparison_and_scores(tmp_path):
     assert (tmp_path / "demo" / "mlflow.db").exists()
     assert (tmp_path / "demo" / "report" / "report.html").exists()
     assert (tmp_path / "demo" / "model" / "lightgbm_model.txt").exists()
+    # the README's pictures: the four PNGs, printed where they are
+    names = ["reliability", "lift", "conversion_by_band", "reasons_waterfall"]
+    assert sorted(p.stem for p in pictures.glob("*.png")) == sorted(names)
+    assert all((pictures / f"{n}.png").read_bytes()[:4] == b"\x89PNG" for n in names)
+    assert "pictures in" in res.output
+    assert "reasons_waterfall.png" in " ".join(res.output.split())
 
 
 def test_train_score_evaluate_round_trip(tmp_path):

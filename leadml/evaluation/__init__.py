@@ -17,16 +17,21 @@ from leadml.evaluation._metrics import (
     pr_auc,
     roc_auc,
 )
+from leadml.evaluation._plots import DPI, figure_caption, figure_png, horizon_words, pyplot
 from leadml.evaluation._report import (
+    EXPLAIN_FIGURES,
+    FIGURES,
     LABELS,
     ComparisonReport,
     LazyFigures,
     compare_models,
-    figure_png,
 )
 from leadml.evaluation._split import TimeSplit, order_split, time_split
 
 __all__ = [
+    "DPI",
+    "EXPLAIN_FIGURES",
+    "FIGURES",
     "LABELS",
     "METRICS",
     "BacktestFold",
@@ -43,8 +48,10 @@ __all__ = [
     "cohort_start",
     "compare_models",
     "expected_calibration_error",
+    "figure_caption",
     "figure_png",
     "funnel",
+    "horizon_words",
     "lift_at",
     "log_loss",
     "metric_table",
@@ -52,6 +59,7 @@ __all__ = [
     "outcome_labels",
     "plan_backtest",
     "pr_auc",
+    "pyplot",
     "recent_block_start",
     "roc_auc",
     "time_split",

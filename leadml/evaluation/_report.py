@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +17,31 @@ import pandas as pd
 from leadml.evaluation._metrics import (
     LOWER_IS_BETTER,
     bootstrap_metrics,
-    calibration_bins,
     metric_table,
+)
+from leadml.evaluation._plots import (
+    band_figure,
+    lift_figure,
+    reliability_figure,
+    score_distributions_figure,
 )
 from leadml.exceptions import DataContractError
 
-__all__ = ["ComparisonReport", "LazyFigures", "compare_models"]
+__all__ = ["EXPLAIN_FIGURES", "FIGURES", "ComparisonReport", "LazyFigures", "compare_models"]
+
+FIGURES = {
+    "reliability": "Reliability diagram",
+    "lift": "Cumulative gain and lift",
+    "score_distributions": "Score distributions by outcome",
+    "conversion_by_band": "Conversion by band",
+}
+"""The report's own figures (:meth:`ComparisonReport.make_figures`), name -> title."""
+EXPLAIN_FIGURES = {
+    "reasons_waterfall": "Reasons waterfall: one lead's score, reason by reason",
+    "shap_summary": "Contributions of each reason over the test rows (SHAP summary)",
+    "shap_waterfall": "The same lead in log-odds (SHAP waterfall)",
+}
+"""Titles of the explanation figures the training procedure adds (others: from their name)."""
 
 
 class LazyFigures(Mapping[str, bytes]):
@@ -80,7 +99,8 @@ class ComparisonReport:
         Bootstrap intervals: ``model, metric, estimate, low, high`` (and paired differences to
         the first model, named ``"<model> - <first>"``).
     by_band : DataFrame
-        ``model, band, rows, conversions, conversion_rate, share`` per model and band.
+        ``model, band, rows, leads, conversions, conversion_rate, share`` per model and band
+        (``leads``: distinct leads among the rows, when lead ids were given).
     by_grade : DataFrame
         The same per scorecard grade (``A1`` ... ), when grades were given.
     predictions : DataFrame
@@ -145,8 +165,10 @@ class ComparisonReport:
             out[model] = row
         return pd.DataFrame.from_dict(out, orient="index")
 
-    def to_markdown(self) -> str:
-        """The report as markdown: the comparison, paired differences, conversion by band."""
+    def to_markdown(self, figures: str | None = None) -> str:
+        """The report as markdown: the comparison, paired differences, conversion by band; with
+        ``figures`` (the folder of :meth:`write_figures`, relative to the markdown file), the
+        pictures too (``write`` passes ``"figures"``)."""
         lines = [f"# {self.info.get('title', 'Model comparison')}", ""]
         lines += [_describe(self.info), ""]
         lines += [
@@ -204,6 +226,12 @@ class ComparisonReport:
                 _md(d),
                 "",
             ]
+        if figures is not None:
+            names = [n for n in FIGURES if n in self.figures] + list(self.explain_figures)
+            titles = {**FIGURES, **EXPLAIN_FIGURES}
+            lines += ["## Figures", ""]
+            for n in names:
+                lines += [f"![{titles.get(n, n.replace('_', ' '))}]({figures}/{n}.png)", ""]
         lines += [
             "Definitions: ECE uses 10 equal-frequency bins of the predicted probability "
             "(sum of |observed - predicted| weighted by bin size); calibration slope and intercept "
@@ -215,89 +243,45 @@ class ComparisonReport:
 
     # ------------------------------------------------------------------ plots
     def make_figures(self) -> dict[str, bytes]:
-        """PNG plots: reliability diagram, cumulative gain, lift, score distributions, bands."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        y = self.predictions["y"].to_numpy()
-        models = [c for c in self.predictions.columns if c != "y"]
-        figs: dict[str, bytes] = {}
-
-        fig, ax = plt.subplots(figsize=(5.5, 5))
-        top = 0.0
-        for m in models:
-            t = calibration_bins(y, self.predictions[m].to_numpy(), n_bins=10)
-            ax.plot(t["p_mean"], t["y_rate"], marker="o", label=m)
-            top = max(top, float(t["p_mean"].max()), float(t["y_rate"].max()))
-        ax.plot([0, top], [0, top], "k--", lw=1, label="perfect")
-        ax.set(
-            xlabel="mean predicted probability",
-            ylabel="observed conversion rate",
-            title="Reliability (10 equal-frequency bins)",
-        )
-        ax.legend()
-        figs["reliability"] = figure_png(fig)
-
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
-        frac = np.linspace(0.01, 1, 100)
-        for m in models:
-            p = self.predictions[m].to_numpy()
-            order = np.argsort(-p, kind="stable")
-            cum = np.cumsum(y[order]) / max(y.sum(), 1)
-            k = np.maximum((frac * len(y)).astype(int), 1)
-            ax1.plot(frac * 100, cum[k - 1] * 100, label=m)
-            ax2.plot(frac * 100, cum[k - 1] / frac, label=m)
-        ax1.plot([0, 100], [0, 100], "k--", lw=1, label="random")
-        ax1.set(
-            xlabel="% of leads contacted (highest scores first)",
-            ylabel="% of conversions captured",
-            title="Cumulative gain",
-        )
-        ax2.axhline(1, color="k", ls="--", lw=1)
-        ax2.set(xlabel="% of leads contacted", ylabel="lift", title="Lift")
-        ax1.legend()
-        figs["gain_lift"] = figure_png(fig)
-
-        fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.6), squeeze=False)
-        for ax, m in zip(axes[0], models, strict=True):
-            p = self.predictions[m].to_numpy()
-            bins = np.linspace(0, np.quantile(p, 0.995) if len(p) else 1, 40)
-            ax.hist(p[y == 0], bins=bins, density=True, alpha=0.6, label="not converted")
-            ax.hist(p[y == 1], bins=bins, density=True, alpha=0.6, label="converted")
-            ax.set(title=m, xlabel="predicted probability")
-        axes[0][0].legend()
-        figs["score_distributions"] = figure_png(fig)
-
+        """PNG plots (see :data:`FIGURES`): reliability diagram, cumulative gain and lift, score
+        distributions, conversion by band."""
+        figs: dict[str, bytes] = {
+            "reliability": reliability_figure(self.predictions, self.info),
+            "lift": lift_figure(self.predictions, self.info),
+            "score_distributions": score_distributions_figure(self.predictions),
+        }
         if len(self.by_band):
-            fig, ax = plt.subplots(figsize=(6.5, 4))
-            bb = self.by_band
-            bands = list(dict.fromkeys(bb["band"]))
-            w = 0.8 / max(bb["model"].nunique(), 1)
-            for i, (model_name, grp) in enumerate(bb.groupby("model", sort=False)):
-                rates = (
-                    grp.set_index("band").reindex(bands)["conversion_rate"].to_numpy(dtype=float)
-                )
-                ax.bar(np.arange(len(bands)) + i * w, rates * 100, width=w, label=str(model_name))
-            ax.set_xticks(np.arange(len(bands)) + w * (bb["model"].nunique() - 1) / 2, bands)
-            ax.set(ylabel="conversion rate (%)", title="Conversion by band")
-            ax.legend()
-            figs["conversion_by_band"] = figure_png(fig)
+            figs["conversion_by_band"] = band_figure(self.by_band, self.info)
         self.figures = figs
         return figs
+
+    def write_figures(self, folder: str | Path) -> dict[str, Path]:
+        """Write every figure as ``folder/<name>.png`` (:data:`FIGURES`, then the explanation
+        figures when the report has them: ``reasons_waterfall``, ``shap_summary``, ...); return
+        name -> path. The files are byte-identical when the numbers are."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        figs = self.figures or self.make_figures()
+        paths: dict[str, Path] = {}
+        for name, png in {**figs, **self.explain_figures}.items():
+            paths[name] = out / f"{name}.png"
+            paths[name].write_bytes(png)
+        return paths
 
     def to_html(self) -> str:
         """A self-contained HTML page (tables and embedded PNG plots)."""
         figs = self.figures or self.make_figures()
         parts = [
             "<!doctype html><html><head><meta charset='utf-8'>",
+            # no favicon request: the page is complete in itself (also served over http)
+            "<link rel='icon' href='data:,'>",
             f"<title>{html.escape(self.info.get('title', 'leadml report'))}</title>",
             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;"
             "text-align:right}img{max-width:100%}</style></head><body>",
             f"<h1>{html.escape(self.info.get('title', 'Model comparison'))}</h1>",
             f"<p>{html.escape(_describe(self.info))}</p>",
+            CONTENTS,
             "<h2>Metrics (95 % bootstrap intervals)</h2>",
             self.table().to_html(),
         ]
@@ -320,25 +304,17 @@ class ComparisonReport:
             ]
         if len(self.data_summary):
             parts += ["<h2>Rows used</h2>", self.data_summary.to_html(index=False)]
-        for name, title in [
-            ("reliability", "Reliability diagram"),
-            ("gain_lift", "Cumulative gain and lift"),
-            ("score_distributions", "Score distributions by outcome"),
-            ("conversion_by_band", "Conversion by band"),
-        ]:
+        for name, title in FIGURES.items():
             if name in figs:
-                b64 = base64.b64encode(figs[name]).decode()
-                parts.append(f"<h2>{title}</h2><img src='data:image/png;base64,{b64}'>")
+                parts.append(f"<h2>{title}</h2>" + _img(figs[name], title))
         if len(self.drivers):
             parts += [
                 "<h2>Global drivers (LightGBM)</h2>",
                 _rounded(self.drivers.head(15)).to_html(index=False),
             ]
         for name, png in self.explain_figures.items():
-            b64 = base64.b64encode(png).decode()
-            parts.append(
-                f"<h3>{html.escape(name.replace('_', ' '))}</h3><img src='data:image/png;base64,{b64}'>"
-            )
+            title = EXPLAIN_FIGURES.get(name, name.replace("_", " "))
+            parts.append(f"<h3>{html.escape(title)}</h3>" + _img(png, title))
         if len(self.by_band):
             parts += ["<h2>Conversion by band</h2>", _fmt_rates(self.by_band).to_html(index=False)]
         if len(self.by_grade):
@@ -348,14 +324,14 @@ class ComparisonReport:
             ]
         parts.append("<h2>All metrics</h2>" + _rounded(self.metrics).to_html())
         parts.append("</body></html>")
-        return "\n".join(parts)
+        return _with_contents("\n".join(parts))
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Write ``report.html``, ``report.md``, ``metrics.csv``, ``intervals.csv``,
-        ``conversion_by_band.csv``, ``conversion_by_grade.csv`` and ``figures/*.png``."""
+        ``conversion_by_band.csv``, ``conversion_by_grade.csv`` and ``figures/*.png`` (see
+        :meth:`write_figures`); return what -> path (``figure_<name>`` for each figure)."""
         out = Path(out_dir)
-        (out / "figures").mkdir(parents=True, exist_ok=True)
-        figs = self.figures or self.make_figures()
+        out.mkdir(parents=True, exist_ok=True)
         paths = {
             "html": out / "report.html",
             "markdown": out / "report.md",
@@ -366,7 +342,7 @@ class ComparisonReport:
             "info": out / "info.json",
         }
         paths["html"].write_text(self.to_html())
-        paths["markdown"].write_text(self.to_markdown())
+        paths["markdown"].write_text(self.to_markdown(figures="figures"))
         self.metrics.to_csv(paths["metrics"], index_label="model")
         self.intervals.to_csv(paths["intervals"], index=False)
         self.by_band.to_csv(paths["by_band"], index=False)
@@ -383,9 +359,7 @@ class ComparisonReport:
         if len(self.drivers):
             paths["drivers"] = out / "global_drivers.csv"
             self.drivers.to_csv(paths["drivers"], index=False)
-        for name, png in {**figs, **self.explain_figures}.items():
-            p = out / "figures" / f"{name}.png"
-            p.write_bytes(png)
+        for name, p in self.write_figures(out / "figures").items():
             paths[f"figure_{name}"] = p
         return paths
 
@@ -427,10 +401,10 @@ def compare_models(
     )
     band_rows = []
     for m, b in (bands or {}).items():
-        band_rows.append(_rates(yy, np.asarray(b, dtype=object), m, "band"))
+        band_rows.append(_rates(yy, np.asarray(b, dtype=object), m, "band", groups))
     by_band = pd.concat(band_rows, ignore_index=True) if band_rows else pd.DataFrame()
     by_grade = (
-        _rates(yy, np.asarray(grades, dtype=object), "rules", "grade")
+        _rates(yy, np.asarray(grades, dtype=object), "rules", "grade", groups)
         if grades is not None
         else pd.DataFrame()
     )
@@ -448,9 +422,16 @@ def compare_models(
     return ComparisonReport(metrics, intervals, by_band, by_grade, preds, {**base, **(info or {})})
 
 
-def _rates(y: np.ndarray, labels: np.ndarray, model: str, what: str) -> pd.DataFrame:
+def _rates(
+    y: np.ndarray, labels: np.ndarray, model: str, what: str, groups: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Rows, distinct leads (with ``groups``), conversions, rate and share per band or grade."""
     df = pd.DataFrame({what: labels, "y": y})
-    g = df.groupby(what, sort=False)["y"].agg(rows="size", conversions="sum").reset_index()
+    agg: dict[str, Any] = {"rows": ("y", "size")}
+    if groups is not None:
+        df["lead"] = np.asarray(groups)
+        agg["leads"] = ("lead", "nunique")
+    g = df.groupby(what, sort=False).agg(**agg, conversions=("y", "sum")).reset_index()
     g["conversions"] = g["conversions"].astype(int)
     g["conversion_rate"] = g["conversions"] / g["rows"]
     g["share"] = g["rows"] / len(df)
@@ -500,11 +481,25 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def figure_png(fig: Any) -> bytes:
-    import matplotlib.pyplot as plt
+CONTENTS = "<!-- contents -->"
+H2 = re.compile(r"<h2>(.*?)</h2>")
 
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return buf.getvalue()
+
+def _with_contents(page: str) -> str:
+    """Each ``<h2>`` gets an id (``section-1``, ...) and the page a list of links to them."""
+    titles: list[str] = []
+
+    def anchor(m: re.Match[str]) -> str:
+        titles.append(m.group(1))
+        return f"<h2 id='section-{len(titles)}'>{m.group(1)}</h2>"
+
+    page = H2.sub(anchor, page)
+    items = "".join(
+        f"<li><a href='#section-{i}'>{t}</a></li>" for i, t in enumerate(titles, start=1)
+    )
+    return page.replace(CONTENTS, f"<nav><h3>Contents</h3><ul>{items}</ul></nav>", 1)
+
+
+def _img(png: bytes, alt: str) -> str:
+    b64 = base64.b64encode(png).decode()
+    return f"<img src='data:image/png;base64,{b64}' alt='{html.escape(alt, quote=True)}'>"

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from leadml.explain._trees import TreeExplainer
+from leadml.explain._waterfall import OTHERS, LeadExplanation, build_steps
 from leadml.explain._wording import Group, describe, feature_groups
 
 
@@ -142,8 +143,7 @@ class Explainer:
                     best = cols[np.argmax(np.abs(feat[np.ix_(r_idx[sel], cols)]), axis=1)]
                     for s_pos, row, col in zip(sel, r_idx[sel], best, strict=True):
                         name = self.spec.feature_names_[col]
-                        raw: Any = Xf.iat[row, col]
-                        v = None if pd.isna(raw) else (raw if isinstance(raw, str) else float(raw))
+                        v = _plain(Xf.iat[row, col])
                         key = (name, v)
                         if key not in cache:
                             cache[key] = describe(self.spec, name, v, self.wording)
@@ -182,6 +182,59 @@ class Explainer:
             ["row", "direction", "rank"], ascending=[True, False, True], kind="stable"
         )
         return wide_df, long.reset_index(drop=True)
+
+    def explain_lead(self, X: pd.DataFrame, row: int = 0, *, top: int = 8) -> LeadExplanation:
+        """Row ``row`` of a feature frame, reason by reason (see :class:`LeadExplanation`): the
+        ``top`` groups by absolute contribution, largest first, each worded with the lead's value
+        of its most influential feature, then the rest summed; from the model's starting point to
+        the lead's calibrated probability. Draw it with :func:`reasons_waterfall`."""
+        if not 0 <= row < len(X):
+            raise ValueError(f"explain_lead: row {row} is not in the {len(X)} row(s) of X.")
+        if top < 1:
+            raise ValueError(f"explain_lead: top must be at least 1, got {top}.")
+        one = X.iloc[[row]]
+        Xf = one[self.spec.feature_names_]
+        values = self.trees.shap_values(Xf)[0]
+        feat, base = values[:-1], float(values[-1])
+        G = feat @ self._indicator
+        order = np.argsort(-np.abs(G), kind="stable")
+        order = order[G[order] != 0]
+        rows: list[dict[str, Any]] = []
+        for gi in order[:top]:
+            cols = self._group_cols[gi]
+            col = int(cols[int(np.argmax(np.abs(feat[cols])))])
+            name = self.spec.feature_names_[col]
+            v = _plain(Xf.iat[0, col])
+            rows.append(
+                {
+                    "group": self.groups[gi].key,
+                    "label": self.groups[gi].label,
+                    "text": describe(self.spec, name, v, self.wording),
+                    "feature": name,
+                    "value": v,
+                    "contribution": float(G[gi]),
+                }
+            )
+        rest = order[top:]
+        if len(rest):
+            rows.append(
+                {
+                    "group": OTHERS,
+                    "label": f"{len(rest)} other reasons",
+                    "text": f"{len(rest)} smaller reasons together",
+                    "feature": None,
+                    "value": None,
+                    "contribution": float(G[rest].sum()),
+                }
+            )
+        p0, p1, steps = build_steps(base, rows, self.calibrator.transform)
+        return LeadExplanation(
+            lead_id=one["lead_id"].iat[0] if "lead_id" in one.columns else None,
+            as_of=one["as_of"].iat[0] if "as_of" in one.columns else None,
+            base_probability=p0,
+            probability=p1,
+            steps=steps,
+        )
 
     # ------------------------------------------------------------------ global
     def global_drivers(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -248,3 +301,8 @@ class Explainer:
             )
             figs[f"shap_dependence_{rank}"] = figure_png(fig)
         return figs
+
+
+def _plain(raw: Any) -> Any:
+    """A feature value as the wording takes it: None when missing, text, or a float."""
+    return None if pd.isna(raw) else (raw if isinstance(raw, str) else float(raw))

@@ -9,7 +9,7 @@ from leadml.jobs._config import (
     ScoreJobConfig,
     load_job_config,
 )
-from leadml.jobs._demo import DEMO_RULES, DemoResult, run_demo
+from leadml.jobs._demo import DEMO_FIGURES, DEMO_RULES, DemoResult, run_demo, write_demo_figures
 from leadml.jobs._gate import GateResult, captured_at_capacity, evaluate_gate, rows_hash
 from leadml.jobs._lock import JobLock, LockHeldError
 from leadml.jobs._monitor import (
@@ -32,6 +32,7 @@ from leadml.jobs._retrain import (
 from leadml.jobs._score import ScoreJobResult, score_job
 
 __all__ = [
+    "DEMO_FIGURES",
     "DEMO_RULES",
     "EXIT_ALERT",
     "EXIT_KEPT",
@@ -63,4 +64,5 @@ __all__ = [
     "run_demo",
     "score_job",
     "score_trends",
+    "write_demo_figures",
 ]

@@ -11,10 +11,13 @@ import pandas as pd
 
 from leadml import _progress
 
-__all__ = ["DEMO_RULES", "DemoResult", "run_demo"]
+__all__ = ["DEMO_FIGURES", "DEMO_RULES", "DemoResult", "run_demo", "write_demo_figures"]
 
 DEMO_RULES = Path(__file__).resolve().parents[1] / "rules" / "synthetic_crm.yaml"
 """The hand-made points scorecard written for the synthetic CRM (the rules baseline)."""
+DEMO_FIGURES = ("reliability", "lift", "conversion_by_band", "reasons_waterfall")
+"""The pictures the demo writes (``<name>.png``): the report's reliability diagram, cumulative
+gain and lift, and conversion by band, and the reasons waterfall of the best-scored open lead."""
 
 
 @dataclass
@@ -28,6 +31,7 @@ class DemoResult:
     scores: pd.DataFrame
     mlflow: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    figure_paths: dict[str, Path] = field(default_factory=dict)
 
 
 def run_demo(
@@ -39,12 +43,15 @@ def run_demo(
     mlflow: bool = True,
     tracking_uri: str | None = None,
     score_leads: int = 2000,
+    figures: str | Path | None = None,
 ) -> DemoResult:
     """Generate a synthetic CRM, train (backtest + production fit, rules vs logistic vs
     LightGBM next to the generator's true probabilities), save the model and its report, log and
     register it in MLflow as ``leadml@champion`` (a SQLite store in ``out`` by default), load the
     champion back as an application would and score the leads still open at the end of the data.
-    The CRM's tables are written to ``out/data/`` for the scheduled jobs of ``pipelines/``.
+    The CRM's tables are written to ``out/data/`` for the scheduled jobs of ``pipelines/``, the
+    pictures of :data:`DEMO_FIGURES` to ``figures`` (default ``out/figures/``; see
+    :func:`write_demo_figures`).
     """
     from leadml.datasets import make_crm
     from leadml.modeling import train
@@ -77,6 +84,7 @@ def run_demo(
         ("conversions", crm.conversions),
     ):
         write_table(table, out / "data" / f"{name}.parquet")
+    res.report.info["data"] = f"Synthetic CRM (leadml demo: {n_leads:,} leads, seed {seed})"
     paths = res.report.write(out / "report")
     model = res.model
     info: dict[str, Any] = {}
@@ -95,6 +103,16 @@ def run_demo(
     open_leads = crm.leads[~crm.leads["lead_id"].isin(converted)].tail(score_leads)
     their_events = crm.events[crm.events["lead_id"].isin(open_leads["lead_id"])]
     scores = model.score(open_leads, their_events, as_of=crm.observed_until, reasons=1)
+    _progress.stage("drawing the pictures")
+    figure_paths = write_demo_figures(
+        res.report,
+        model,
+        open_leads,
+        their_events,
+        scores,
+        out=Path(figures) if figures is not None else out / "figures",
+        data=res.report.info["data"],
+    )
     return DemoResult(
         crm=crm,
         result=res,
@@ -103,4 +121,47 @@ def run_demo(
         scores=scores,
         mlflow=info,
         seconds=time.perf_counter() - t0,
+        figure_paths=figure_paths,
     )
+
+
+def write_demo_figures(
+    report: Any,
+    model: Any,
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    scores: pd.DataFrame,
+    *,
+    out: Path,
+    data: str,
+) -> dict[str, Path]:
+    """Write :data:`DEMO_FIGURES` to ``out``: the report's reliability, lift and conversion by
+    band, and the reasons waterfall of the open lead with the highest ``p_convert`` in
+    ``scores`` (explained by ``model`` from ``leads`` and ``events`` at its ``as_of``)."""
+    from leadml.evaluation import horizon_words
+    from leadml.explain import reasons_waterfall
+
+    figs = report.figures or report.make_figures()
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for name in DEMO_FIGURES[:-1]:
+        paths[name] = out / f"{name}.png"
+        paths[name].write_bytes(figs[name])
+    best = scores[scores["status"] == "open"].sort_values(
+        ["p_convert", "lead_id"], ascending=[False, True], kind="stable"
+    )
+    top = best.iloc[0]
+    lead = model.explain_lead(leads, events, lead_id=top["lead_id"], as_of=top["as_of"], top=10)
+    horizon = horizon_words(model.metadata.get("horizon"))
+    png = reasons_waterfall(
+        lead,
+        title=(
+            f"Why lead {lead.lead_id} scores {lead.probability * 100:.1f} % (score {int(top['score'])}, "
+            f"{top['band']}) on {pd.Timestamp(top['as_of']):%Y-%m-%d}"
+        ),
+        outcome=f"converting within {horizon}" if horizon else "converting",
+        caption=f"{data}: the best-scored open lead at the end of the data.",
+    )
+    paths["reasons_waterfall"] = out / "reasons_waterfall.png"
+    paths["reasons_waterfall"].write_bytes(png)
+    return paths

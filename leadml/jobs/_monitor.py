@@ -705,7 +705,7 @@ def _write(res: MonitorResult, out: Path, model: Any, cfg: MonitorConfig) -> Pat
     alerts = res.alerts.copy()
     if len(alerts):
         alerts["cohort"] = pd.to_datetime(alerts["cohort"]).dt.strftime("%Y-%m-%d")
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>leadml monitor</title>
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>leadml monitor</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;font-size:12px}}
 td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}.alert{{color:#b00}}</style></head><body>
 <h1>leadml monitor</h1>

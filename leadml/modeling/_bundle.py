@@ -22,7 +22,7 @@ from leadml.exceptions import (
     DataContractError,
     NotFittedError,
 )
-from leadml.explain import Explainer, feature_matrix
+from leadml.explain import Explainer, LeadExplanation, feature_matrix
 from leadml.features import Engine, FeatureSpec
 from leadml.modeling._calibration import Calibrator, ScoreScale
 from leadml.modeling._linear import LogisticBaseline
@@ -31,6 +31,7 @@ from leadml.schema import LeadData, UnknownLeads
 from leadml.scoring import (
     SCORE_COLUMNS,
     compute_measures,
+    explain_lead,
     explain_leads,
     requested_cutoffs,
     score_leads,
@@ -297,6 +298,31 @@ class LeadScoringModel:
             unknown_leads=unknown_leads,
             engine=engine,
         )
+
+    def explain_lead(
+        self,
+        leads: pd.DataFrame | LeadData,
+        events: pd.DataFrame | None = None,
+        *,
+        lead_id: Any,
+        as_of: str | pd.Timestamp | None = None,
+        top: int = 8,
+        engine: Engine = "auto",
+    ) -> LeadExplanation:
+        """One lead at ``as_of``, reason by reason, from the model's starting point to its
+        ``p_convert`` (see :func:`leadml.scoring.explain_lead`); draw it with
+        :func:`leadml.explain.reasons_waterfall`.
+
+        Examples
+        --------
+        >>> lead = model.explain_lead(leads, events, lead_id="L000123", as_of="2024-07-01")
+        ... # doctest: +SKIP
+        >>> Path("why.png").write_bytes(reasons_waterfall(lead))  # doctest: +SKIP
+        """
+        out: LeadExplanation = explain_lead(
+            self, leads, events, lead_id=lead_id, as_of=as_of, top=top, engine=engine
+        )
+        return out
 
     def recalibrated(self, a: float, b: float, *, note: str = "") -> LeadScoringModel:
         """A copy whose probabilities are ``sigmoid(a * logit(p) + b)`` of this model's ``p``

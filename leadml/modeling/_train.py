@@ -33,6 +33,8 @@ from leadml.evaluation import (
     ComparisonReport,
     LazyFigures,
     compare_models,
+    figure_caption,
+    horizon_words,
     metric_table,
     plan_backtest,
 )
@@ -42,6 +44,7 @@ from leadml.exceptions import (
     LeakageWarning,
     RowsExcludedWarning,
 )
+from leadml.explain import reasons_waterfall
 from leadml.features import (
     FeatureSpec,
     build_flat_training_set,
@@ -414,17 +417,31 @@ def _report(
         report.subsets = _subsets(y, preds, rows, seen_leads)
     if explain and len(feats):
         ex = model.explainer
-        sample = feats
+        sample, ids = feats, rows[["lead_id", "as_of"]]
         if len(feats) > DRIVER_ROWS:
             pick = np.sort(
                 np.random.default_rng(seed).choice(len(feats), DRIVER_ROWS, replace=False)
             )
             sample = feats.iloc[pick].reset_index(drop=True)
+            ids = ids.iloc[pick]
         report.drivers = ex.global_drivers(sample)
 
-        def draw(sample: pd.DataFrame = sample) -> dict[str, bytes]:
+        def draw(sample: pd.DataFrame = sample, ids: pd.DataFrame = ids) -> dict[str, bytes]:
             top = int(np.argmax(model.predict_proba(sample.iloc[:5000])))
-            return ex.plots(sample, lead=top)
+            lead = replace(
+                ex.explain_lead(sample, top, top=10),
+                lead_id=ids["lead_id"].iat[top],
+                as_of=ids["as_of"].iat[top],
+            )
+            title = f"The best-scored test lead, {lead.lead_id}: why it scores"
+            horizon = horizon_words(report.info.get("horizon") or model.metadata.get("horizon"))
+            waterfall = reasons_waterfall(
+                lead,
+                title=f"{title} {lead.probability * 100:.1f} %",
+                outcome=f"converting within {horizon}" if horizon else "converting",
+                caption=figure_caption(report.info, width=130),
+            )
+            return {"reasons_waterfall": waterfall, **ex.plots(sample, lead=top)}
 
         report.explain_figures = LazyFigures(draw)
     return report

@@ -39,6 +39,7 @@ __all__ = [
     "ScoringModel",
     "compute_measures",
     "empty_scores",
+    "explain_lead",
     "explain_leads",
     "requested_cutoffs",
     "score_leads",
@@ -343,6 +344,40 @@ def explain_leads(
     long.insert(0, "lead_id", ids["lead_id"].to_numpy()[long["row"].to_numpy()])
     long.insert(1, "as_of", _utc(ids["as_of"]).iloc[long["row"].to_numpy()].to_numpy())
     return long.drop(columns=["row"])
+
+
+def explain_lead(
+    model: ScoringModel,
+    leads: pd.DataFrame | LeadData,
+    events: pd.DataFrame | None = None,
+    *,
+    lead_id: Any,
+    as_of: str | pd.Timestamp | None = None,
+    top: int = 8,
+    engine: Engine = "auto",
+) -> Any:
+    """One lead at ``as_of``, reason by reason, by the model that scores it (its segment's model
+    for a per-segment model): a :class:`leadml.explain.LeadExplanation` to draw with
+    :func:`leadml.explain.reasons_waterfall`."""
+    lead = str(lead_id)
+    lf = leads.leads if isinstance(leads, LeadData) else leads
+    one = lf[lf["lead_id"].astype(str) == lead]
+    if one.empty:
+        raise DataContractError(
+            f"explain_lead: lead {lead!r} is not in the leads table (e.g. "
+            f"{examples(lf['lead_id'].astype(str).tolist())}). Fix: pass a lead_id of these leads."
+        )
+    # every lead stays an input (account measures count the other leads of the account)
+    data = validate_inputs(model, leads, events, "error")
+    if as_of is None or model.is_flat:
+        cut = requested_cutoffs(model, data, as_of, None)
+        cut = cut[cut["lead_id"].astype(str) == lead].reset_index(drop=True)
+    else:
+        wanted = pd.DataFrame({"lead_id": [one["lead_id"].iat[0]], "as_of": [as_of]})
+        cut = requested_cutoffs(model, data, None, wanted)
+    feats, _ = compute_measures(model, data, cut, engine=engine)
+    ((m, _mask),) = _parts(model, _routed(model, data, feats))
+    return m.explainer.explain_lead(feats, 0, top=top)
 
 
 def _scorecard_reasons(scorecard: PointsScorecard, pts: pd.DataFrame, k: int) -> pd.DataFrame:

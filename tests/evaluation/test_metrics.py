@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +15,8 @@ from sklearn.metrics import (
 from sklearn.metrics import log_loss as sk_log_loss
 
 from leadml.evaluation import (
+    DPI,
+    FIGURES,
     METRICS,
     bootstrap_metrics,
     brier_score,
@@ -152,6 +156,55 @@ def test_compare_models_report(tmp_path, scored):
     paths = rep.write(tmp_path / "rep")
     html = paths["html"].read_text()
     assert html.count("data:image/png;base64") == 4
-    for name in ("reliability", "gain_lift", "score_distributions", "conversion_by_band"):
+    for name in ("reliability", "lift", "score_distributions", "conversion_by_band"):
         assert paths[f"figure_{name}"].read_bytes()[:4] == b"\x89PNG"
+        # the markdown shows the pictures written next to it
+        assert f"(figures/{name}.png)" in paths["markdown"].read_text()
+    assert "![" not in md  # without a folder of pictures, no image links
     assert pd.read_csv(paths["metrics"]).shape[0] == 2
+
+
+def _report(scored):
+    y, p = scored
+    bands = np.where(p > 0.15, "hot", np.where(p > 0.05, "warm", "cold"))
+    return compare_models(
+        y,
+        {"rules": np.clip(p + 0.02, 0, 1), "model": p},
+        bands={"model": bands, "rules": np.where(p > 0.1, "hot", "cold")},
+        groups=np.arange(len(y)) // 2,
+        n_boot=0,
+        info={"title": "test", "bands": ["hot", "warm", "cold"], "horizon": "30d",
+              "data": "scored fixture"},
+    )  # fmt: skip
+
+
+def test_write_figures_writes_the_same_bytes_when_the_numbers_are_the_same(tmp_path, scored):
+    paths = _report(scored).write_figures(tmp_path / "a")
+    assert list(paths) == list(FIGURES)  # no explanation figures without a model
+    assert all(p == tmp_path / "a" / f"{n}.png" for n, p in paths.items())
+    again = _report(scored).write_figures(tmp_path / "b")
+    for name, path in paths.items():
+        png = path.read_bytes()
+        assert png[:4] == b"\x89PNG"
+        assert b"matplotlib" not in png  # no version (nor time) in the file
+        assert png == again[name].read_bytes(), name
+    width = int.from_bytes(paths["lift"].read_bytes()[16:20], "big")
+    assert width == 11 * DPI
+    # other numbers, other pictures
+    y, p = scored
+    other = compare_models(y, {"model": np.sqrt(p)}, n_boot=0).write_figures(tmp_path / "c")
+    assert other["reliability"].read_bytes() != paths["reliability"].read_bytes()
+
+
+def test_bands_count_leads_and_the_html_links_its_sections(scored):
+    rep = _report(scored)
+    bb = rep.by_band.set_index(["model", "band"])
+    assert (bb["leads"] <= bb["rows"]).all()
+    assert bb["leads"].sum() >= len(scored[0]) // 2  # two rows per lead in this fixture
+    page = rep.to_html()
+    ids = set(re.findall(r"<h2 id='(section-\d+)'>", page))
+    links = set(re.findall(r"<a href='#(section-\d+)'>", page))
+    assert ids == links
+    assert len(ids) >= 5
+    assert page.count("data:image/png;base64") == len(FIGURES)
+    assert "<link rel='icon' href='data:,'>" in page

@@ -7,13 +7,16 @@ import pandas as pd
 import pytest
 
 from leadml.datasets import make_crm
+from leadml.exceptions import DataContractError
 from leadml.explain import (
+    STEP_COLUMNS,
     Explainer,
     TreeExplainer,
     _trees,
     describe,
     feature_groups,
     reason_columns,
+    reasons_waterfall,
 )
 from leadml.modeling import train
 
@@ -256,3 +259,76 @@ def test_global_drivers_and_plots(case):
     figs = ex.plots(X, max_rows=500)
     assert {"shap_summary", "shap_waterfall", "shap_dependence_1"} <= set(figs)
     assert all(png[:4] == b"\x89PNG" for png in figs.values())
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def test_one_lead_reason_by_reason_adds_up_from_the_starting_point_to_its_score(case):
+    _, res, X = case
+    ex = res.model.explainer
+    row = int(np.argmax(res.model.predict_proba(X)))
+    lead = ex.explain_lead(X, row, top=4)
+    s = lead.steps
+    assert list(s.columns) == STEP_COLUMNS
+    assert lead.lead_id == X["lead_id"].iat[row]
+    assert lead.probability == pytest.approx(res.model.predict_proba(X.iloc[[row]])[0], abs=1e-9)
+    # the steps chain: each starts where the last ended, and they sum to the whole change
+    assert s["p_before"].iat[0] == pytest.approx(lead.base_probability)
+    assert np.allclose(s["p_before"].to_numpy()[1:], s["p_after"].to_numpy()[:-1])
+    assert s["effect"].sum() == pytest.approx(lead.probability - lead.base_probability)
+    # in log-odds: base + every contribution = the raw margin
+    margin = res.model.predict_margin(X.iloc[[row]])[0]
+    base = ex.contributions(X.iloc[[row]])["base_value"].iat[0]
+    assert base + s["contribution"].sum() == pytest.approx(margin, abs=1e-9)
+    # the four largest groups by |contribution|, then the rest summed in one row
+    assert len(s) == 5
+    assert s["group"].iat[-1] == "others"
+    G = ex.group_contributions(X.iloc[[row]]).drop(columns="base_value").iloc[0]
+    by_size = G[G != 0].abs().sort_values(ascending=False, kind="stable").index
+    assert list(s["group"].iloc[:4]) == list(by_size[:4])
+    assert s["contribution"].iat[-1] == pytest.approx(G[by_size[4:]].sum())
+    assert s["text"].iat[-1] == f"{len(by_size) - 4} smaller reasons together"
+    # worded as the reasons columns: the largest positive step is the lead's first reason
+    wide, _ = ex.reasons(X.iloc[[row]], k=1)
+    first_up = s[(s["contribution"] > 0) & (s["group"] != "others")]["text"].iat[0]
+    assert first_up == wide["reason_1"].iat[0]
+    with pytest.raises(ValueError, match="row 99999 is not in"):
+        ex.explain_lead(X, 99999)
+
+
+def test_the_reasons_waterfall_is_a_fixed_size_png_with_no_timestamp(case):
+    _, res, X = case
+    lead = res.model.explainer.explain_lead(X, 0, top=6)
+    png = reasons_waterfall(lead, outcome="converting within 30 days", caption="synthetic CRM")
+    assert png == reasons_waterfall(
+        lead, outcome="converting within 30 days", caption="synthetic CRM"
+    )
+    assert b"Software" not in png
+    assert b"matplotlib" not in png
+    width, height = _png_size(png)
+    assert width == 900  # 9 inches at DPI 100; the height grows with the steps
+    assert height > 400
+
+
+def test_a_model_explains_one_lead_from_its_tables(case):
+    crm, res, _ = case
+    model = res.model
+    at = crm.observed_until
+    scores = model.score(crm.leads, crm.events, as_of=at)
+    scores = scores[scores["status"] == "open"]
+    best = scores.sort_values("p_convert", ascending=False, kind="stable").iloc[0]
+    lead = model.explain_lead(crm.leads, crm.events, lead_id=best["lead_id"], as_of=at)
+    assert lead.lead_id == best["lead_id"]
+    assert lead.probability == pytest.approx(best["p_convert"], abs=1e-9)
+    assert lead.steps["effect"].sum() == pytest.approx(lead.probability - lead.base_probability)
+    # the other leads of its account count: explained from all the leads, as it was scored
+    alone = model.explain_lead(
+        crm.leads[crm.leads["lead_id"] == best["lead_id"]], crm.events, lead_id=best["lead_id"],
+        as_of=at,
+    )  # fmt: skip
+    assert alone.lead_id == lead.lead_id
+    with pytest.raises(DataContractError, match="lead 'nobody' is not in the leads table"):
+        model.explain_lead(crm.leads, crm.events, lead_id="nobody", as_of=at)

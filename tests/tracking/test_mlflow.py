@@ -82,7 +82,7 @@ def test_tracking_registry_and_serving_end_to_end(server, crm, tmp_path):
     figs = {a.path for a in client.list_artifacts(info["run_id"], "report/figures")}
     assert {
         "report/figures/reliability.png",
-        "report/figures/gain_lift.png",
+        "report/figures/lift.png",
         "report/figures/shap_summary.png",
     } <= figs
     assert client.list_artifacts(info["run_id"], "scorecard")[0].path == "scorecard/scorecard.yaml"
