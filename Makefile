@@ -54,8 +54,10 @@ unit: $(STAMP) browser
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	  $(BIN)/pytest -q --timeout=900 -n 2 --dist loadgroup --no-loadscope-reorder --durations=15
 
+# executes every notebook (real-data ones skip with the reason when ../shared/datasets is absent);
+# the executed copies in docs/notebooks/ are what the documentation site shows
 notebooks: $(STAMP)
-	$(BIN)/python tests/run_notebooks.py notebooks
+	$(BIN)/python tests/run_notebooks.py notebooks --out docs/notebooks
 
 # the site (mkdocs.yml, docs/): strict, so a broken link, a missing page or an unreadable docstring
 # fails the build (not with --quiet: it hides the warnings strict mode counts); it shows the
