@@ -726,11 +726,10 @@ cohorts of {html.escape(cfg.cohort)}. Figures of cohorts whose label windows hav
 def _log(res: MonitorResult, cfg: MonitorConfig, base: Path) -> str:
     import mlflow
 
-    from leadml.tracking import resolve_tracking_uri
+    from leadml.tracking import resolve_tracking_uri, use_experiment
 
     uri = resolve_tracking_uri(tracking_uri_for(cfg.tracking_uri, base))
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(cfg.experiment)
+    use_experiment(uri, cfg.experiment)
     with mlflow.start_run(run_name="monitor") as run:
         mlflow.set_tags(
             {

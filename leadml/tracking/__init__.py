@@ -25,6 +25,7 @@ from leadml.tracking._registry import (
     champion_periods,
     move_aliases,
     registry_client,
+    use_experiment,
 )
 from leadml.tracking._spark import score_spark
 
@@ -54,5 +55,6 @@ __all__ = [
     "rollback",
     "score_records",
     "score_spark",
+    "use_experiment",
     "version_info",
 ]

@@ -24,6 +24,7 @@ from leadml.tracking._registry import (
     registry_client,
     resolve_tracking_uri,
     rollback_target,
+    use_experiment,
 )
 
 __all__ = [
@@ -141,8 +142,7 @@ def log_training(
     from leadml._version import __version__
 
     uri = resolve_tracking_uri(tracking_uri)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(experiment)
+    use_experiment(uri, experiment)
     model = result.model
     meta = model.metadata
     with mlflow.start_run(run_name=run_name) as run:
@@ -282,8 +282,7 @@ def log_model_run(
     from leadml._version import __version__
 
     uri = resolve_tracking_uri(tracking_uri)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(experiment)
+    use_experiment(uri, experiment)
     with mlflow.start_run(run_name=run_name) as run:
         if params:
             mlflow.log_params({k: ("" if v is None else v) for k, v in params.items()})
@@ -344,8 +343,7 @@ def log_evaluation(
     from leadml._version import __version__
 
     uri = resolve_tracking_uri(tracking_uri)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(experiment)
+    use_experiment(uri, experiment)
     with mlflow.start_run(run_name="evaluate") as run:
         flat: dict[str, Any] = {}
         _flatten(

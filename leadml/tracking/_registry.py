@@ -35,6 +35,7 @@ __all__ = [
     "registry_client",
     "resolve_tracking_uri",
     "rollback_target",
+    "use_experiment",
 ]
 
 CHAMPION, CHALLENGER, PREVIOUS_CHAMPION = "champion", "challenger", "previous_champion"
@@ -50,6 +51,24 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     if env:
         return env
     return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def use_experiment(uri: str, name: str) -> None:
+    """Point MLflow at ``uri`` and make ``name`` the active experiment. A new experiment in a
+    SQLite store keeps its artifacts in ``mlartifacts/`` beside the database file (MLflow's own
+    default is ``./mlruns`` in whatever folder the process runs in); a tracking server decides
+    for itself."""
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    if uri.startswith("sqlite:///") and mlflow.get_experiment_by_name(name) is None:
+        db = Path(uri.removeprefix("sqlite:///")).resolve()
+        try:
+            mlflow.create_experiment(name, artifact_location=(db.parent / "mlartifacts").as_uri())
+        except mlflow.exceptions.MlflowException:
+            if mlflow.get_experiment_by_name(name) is None:  # not a race with another process
+                raise
+    mlflow.set_experiment(name)
 
 
 class RegistryError(LeadmlError):

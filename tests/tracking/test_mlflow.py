@@ -203,6 +203,26 @@ def test_tracking_uri_resolution(monkeypatch, tmp_path):
     assert resolve_tracking_uri("file:///y") == "file:///y"
 
 
+def test_a_sqlite_store_keeps_its_artifacts_beside_the_database(monkeypatch, tmp_path):
+    import mlflow
+
+    from leadml.tracking import use_experiment
+
+    store, elsewhere = tmp_path / "store", tmp_path / "cwd"
+    store.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    use_experiment(uri, "leadml-artifacts")
+    with mlflow.start_run():
+        mlflow.log_text("hello", "note.txt")
+    assert (store / "mlartifacts").is_dir()
+    assert list((store / "mlartifacts").rglob("note.txt"))
+    assert not any(elsewhere.iterdir())  # no ./mlruns where the process happened to run
+    use_experiment(uri, "leadml-artifacts")  # existing experiment: reused, not re-created
+    assert len(mlflow.search_experiments(filter_string="name = 'leadml-artifacts'")) == 1
+
+
 def test_account_rollup_and_capacity_threshold():
     scores = pd.DataFrame(
         {
