@@ -45,14 +45,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# two workers, whole files each (a module's trained fixtures are built once; tests/conftest.py spreads
-# the independent long ones and queues the long poles first), one thread each:
+# two workers, whole files each (a module's trained fixtures are built once; the docs pages are one
+# class each and spread; tests/conftest.py queues the long poles first), one thread each:
 # a training run uses about one core whatever its thread count (LightGBM's col-wise histograms give
 # the same trees on one thread or two), so two single-threaded workers finish in about half the time
 # where two-threaded ones fought over the cores
 unit: $(STAMP) browser
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
-	  $(BIN)/pytest -q --timeout=900 -n 2 --dist loadgroup --no-loadscope-reorder --durations=15
+	  $(BIN)/pytest -q --timeout=900 -n 2 --dist loadscope --no-loadscope-reorder --durations=15
 
 # executes every notebook (real-data ones skip with the reason when ../shared/datasets is absent);
 # the executed copies in docs/notebooks/ are what the documentation site shows

@@ -21,12 +21,12 @@ SHARED = Path(
 )
 
 
-# Scheduling on two workers (``make unit``: ``--dist loadgroup --no-loadscope-reorder``): a
-# file's tests share its module fixtures (a trained model), so each file goes to one worker as a
-# whole, except the files whose tests are independent and long (each docs page, each retraining
-# scenario), which are spread test by test. The long poles are queued first (roughly longest
-# first: the queue is greedy), so the two workers finish together instead of one idling while
-# the other runs the 20k-lead acceptance fixture at the end.
+# Scheduling on two workers (``make unit``: ``--dist loadscope --no-loadscope-reorder``): a
+# file's tests share its module fixtures (a trained model) and go to one worker as a whole; the
+# docs pages, independent and long, are one class each (tests/test_docs.py) and so are spread
+# page by page. The long poles are queued first (the queue is greedy: roughly longest first), so
+# the two workers finish together instead of one idling while the other runs the 20k-lead
+# acceptance fixture at the end.
 LONG_POLES = (
     "tests/modeling/test_train.py",
     "tests/test_docs.py",
@@ -39,10 +39,8 @@ LONG_POLES = (
     "tests/tracking/",
     "tests/jobs/",
 )
-SPREAD = ("tests/test_docs.py", "tests/jobs/test_retrain.py")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     def rank(item: pytest.Item) -> int:
         return next(
@@ -50,10 +48,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         )
 
     items.sort(key=rank)  # stable: the order inside a file is kept
-    for item in items:
-        path = item.nodeid.split("::")[0]
-        if not path.startswith(SPREAD):
-            item.add_marker(pytest.mark.xdist_group(path))
 
 
 def ts(s: str) -> pd.Timestamp:

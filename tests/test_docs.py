@@ -86,9 +86,23 @@ def _bash(text: str, cwd: Path) -> None:
     assert "Traceback" not in run.stdout + run.stderr
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", DOCS, ids=[p.name for p in DOCS])
-def test_the_blocks_run_as_written(path, tmp_path, monkeypatch):
+def _page_test(path: Path):
+    @pytest.mark.slow
+    def test_the_blocks_run_as_written(self, tmp_path, monkeypatch):
+        _run_blocks(path, tmp_path, monkeypatch)
+
+    return test_the_blocks_run_as_written
+
+
+# one class per page: the pages are independent and long, and ``make unit`` (``--dist loadscope``)
+# hands each class to whichever worker is free, where a parametrized function would keep them
+# all on one worker
+for _path in DOCS:
+    _name = "TestPage_" + re.sub(r"\W", "_", _path.name)
+    globals()[_name] = type(_name, (), {"test_the_blocks_run_as_written": _page_test(_path)})
+
+
+def _run_blocks(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copytree(ROOT / "models", tmp_path / "models")
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": "__docs__"}
