@@ -18,6 +18,7 @@ from leadml.features._measures import (
     measures_sql,
 )
 from leadml.features._partitioned import PartitionedBuild, write_training_set
+from leadml.features._plan import DAY_US, build_plan, feature_sql
 from leadml.features._spark import (
     SparkEvents,
     spark_events,
@@ -27,7 +28,6 @@ from leadml.features._spark import (
     spark_unknown_leads,
 )
 from leadml.features._spec import FAMILIES, OTHER_LEVEL, FeatureSpec
-from leadml.features._sql import DAY_US, build_plan, feature_sql
 from leadml.features._time import make_cutoffs, parse_duration, to_us
 
 __all__ = [

@@ -10,11 +10,10 @@ import pandas as pd
 
 from leadml.exceptions import ConfigError, RowsExcludedWarning
 from leadml.features._engines import Engine, choose_engine, run_plan
+from leadml.features._families import accounts, history, windowed
 from leadml.features._measures import spec_event_features
-from leadml.features._pivot import history_features, pivot_counts
-from leadml.features._small import small_account_features
+from leadml.features._plan import DAY_US, FAR_PAST, build_plan
 from leadml.features._spec import FeatureSpec
-from leadml.features._sql import DAY_US, FAR_PAST, build_plan
 from leadml.features._time import make_cutoffs, parse_duration, to_us
 from leadml.schema import (
     LeadData,
@@ -100,7 +99,7 @@ def compute_features(
             parts += [
                 age,
                 spec_event_features(spec, data, out, engine="numpy"),
-                small_account_features(spec, data.leads, data.events, out),
+                accounts.numpy_features(spec, data.leads, data.events, out),
             ]
             res = pd.concat(parts, axis=1)
             return res[["lead_id", "as_of", *spec.feature_names_]]
@@ -124,9 +123,11 @@ def compute_features(
             return res[["lead_id", "as_of", *spec.feature_names_]]
         frames = run_plan(build_plan(spec), tables, engine="duckdb")
         parts.append(age)
-        parts.append(pivot_counts(spec, frames.get("counts"), len(out)))
+        parts.append(windowed.pivot_counts(spec, frames.get("counts"), len(out)))
         parts.append(
-            history_features(spec, frames.get("history"), u_lead, u_as_of, u_of_row, as_of_us)
+            history.history_features(
+                spec, frames.get("history"), u_lead, u_as_of, u_of_row, as_of_us
+            )
         )
         if "features" in frames:
             feats = frames["features"]
@@ -150,7 +151,7 @@ def _plan_tables(
     created_us: np.ndarray,
     with_events: bool = True,
 ) -> dict[str, pd.DataFrame]:
-    """The input tables of :func:`leadml.features._sql.build_plan` (but ``lm_u``, and but
+    """The input tables of :func:`leadml.features._plan.build_plan` (but ``lm_u``, and but
     ``lm_events`` unless ``with_events``); ``lead_key`` is each cut-off's lead as a position in
     ``data.leads``."""
     leads = data.leads

@@ -1,9 +1,11 @@
 """The engines that compute point-in-time measures, and the one switch between them.
 
-- ``duckdb``: the generated SQL (:mod:`leadml.features._sql`, the scorecard's measures in
-  :mod:`leadml.rules._inputs`) on an in-memory DuckDB database. Its cost grows with events plus
+- ``duckdb``: the generated SQL (the feature builder's plan, :mod:`leadml.features._plan`, and
+  the one query of :func:`leadml.features.event_measures` that the scorecard's measures use) on
+  an in-memory DuckDB database. Its cost grows with events plus
   cut-offs; it pays a fixed start-up per query.
-- ``numpy``: the same definitions evaluated per cut-off in NumPy, for a few cut-offs (a single
+- ``numpy``: the same definitions evaluated per cut-off in NumPy (each family's
+  ``numpy_value``, :mod:`leadml.features._families`), for a few cut-offs (a single
   lead, a REST call) where the SQL's start-up dominates.
 - ``spark``: the same SQL and kernels on Apache Spark (:mod:`leadml.features._spark`), for event
   logs that outgrow one machine; only ever used when asked for.
@@ -61,7 +63,7 @@ def run_sql(
     engine: Literal["duckdb", "spark"] = "duckdb",
 ) -> pd.DataFrame:
     """Run ``sql`` over in-memory ``tables`` and return a pandas DataFrame, on DuckDB or on
-    Spark SQL (the SQL uses only constructs both have; see ``leadml.features._sql``)."""
+    Spark SQL (the SQL uses only constructs both have; see ``leadml.features._plan``)."""
     if engine == "duckdb":
         return _run_duckdb(sql, tables)
     if engine == "spark":

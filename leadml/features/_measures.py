@@ -1,12 +1,7 @@
-"""The point-in-time core: event measures, each defined once, with its engines side by side.
+"""The point-in-time core: one public function per question, the families' engines behind it.
 
-A measure (:class:`EventMeasure`) aggregates the events of a lead seen at a cut-off ``as_of``:
-
-- *seen*: ``timestamp < as_of`` (strictly before), so a complete log and one cut at ``as_of``
-  give the same value;
-- *filter*: event types (``None``: any event) and, optionally, details;
-- *window*: ``as_of - window_days <= timestamp`` (``None``: the whole history);
-- *aggregate*, the families:
+An event measure (:class:`EventMeasure`, semantics in :mod:`leadml.features._families._base`)
+is evaluated by the family that owns its aggregate (:mod:`leadml.features._families`):
 
   ========================  =================================================================
   ``count``                 number of matching events (counts in windows, counts ever)
@@ -19,26 +14,24 @@ A measure (:class:`EventMeasure`) aggregates the events of a lead seen at a cut-
 
 The model's features (:class:`~leadml.features.FeatureSpec`: counts per type and detail in
 windows, counts ever, recency, decay, active days, trend) and the scorecard's activity and
-inactivity rules are both asked of :func:`event_measures`. Engines:
+inactivity rules are both asked of :func:`event_measures` / :func:`spec_event_features`, on one
+``engine=`` (:func:`leadml.features.choose_engine`):
 
-- ``numpy``: the definitions above, evaluated per cut-off (a few cut-offs: a single lead, a
-  REST call). This is also the readable statement of the semantics.
+- ``numpy``: each family's ``numpy_value`` per cut-off (a few cut-offs: a single lead, a REST
+  call). This loop applies the filter and window; the family applies the aggregate.
 - ``duckdb``: one SQL query, a range join of the cut-offs to the events within the longest
-  window, one ``CASE`` aggregate per measure (portable SQL: the same text runs on Spark SQL).
+  window, one family ``sql_value`` aggregate per measure (portable SQL: the same text runs on
+  Spark SQL).
 - ``spark``: that query on Spark SQL (:mod:`leadml.features._spark`).
 
-For many cut-offs the feature builder computes the spec's measures with a plan specialised to
-one event type or (type, detail) per measure (:mod:`leadml.features._sql`, whose all-history
-measures grow with events plus cut-offs, not their product). The three are tested equal on the
-same data (``tests/features/test_measures.py``). Account roll-ups are their own family
-(:func:`leadml.features._sql.feature_sql` and :mod:`leadml.features._small`).
+For many cut-offs the feature builder uses the families' plan parts instead
+(:mod:`leadml.features._plan`); all are tested equal on the same data
+(``tests/features/test_measures.py``).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -46,8 +39,16 @@ import pandas as pd
 
 from leadml.exceptions import ConfigError
 from leadml.features._engines import Engine, choose_engine, run_sql
+from leadml.features._families import FAMILY_OF, active_days, history, windowed
+from leadml.features._families._base import (
+    AGGREGATES,
+    DAY_US,
+    Aggregate,
+    EventMeasure,
+    sql_in,
+)
 from leadml.features._spec import FeatureSpec
-from leadml.features._time import DAY_US, to_us
+from leadml.features._time import to_us
 from leadml.schema import LeadData
 
 __all__ = [
@@ -61,36 +62,6 @@ __all__ = [
     "measures_sql",
     "spec_event_features",
 ]
-
-AGGREGATES = ("count", "any", "half_life", "linear", "last", "active_days")
-Aggregate = Literal["count", "any", "half_life", "linear", "last", "active_days"]
-
-
-@dataclass(frozen=True)
-class EventMeasure:
-    """One point-in-time event measure (see the module docstring for the semantics)."""
-
-    name: str
-    aggregate: Aggregate = "count"
-    types: tuple[str, ...] | None = None
-    details: tuple[str, ...] | None = None
-    window_days: float | None = None
-    days: float | None = None  # the half-life or the linear decay length
-
-    def __post_init__(self) -> None:
-        if self.aggregate not in AGGREGATES:
-            raise ConfigError(
-                f"measure {self.name!r}: unknown aggregate {self.aggregate!r}; use one of "
-                f"{list(AGGREGATES)}."
-            )
-        if self.aggregate in ("half_life", "linear") and not (self.days and self.days > 0):
-            raise ConfigError(f"measure {self.name!r}: {self.aggregate} needs days > 0.")
-        if self.window_days is not None and not self.window_days > 0:
-            raise ConfigError(f"measure {self.name!r}: window_days must be > 0.")
-
-    @property
-    def window_us(self) -> int | None:
-        return None if self.window_days is None else round(self.window_days * DAY_US)
 
 
 def event_measures(
@@ -122,8 +93,8 @@ def _values(
 
 
 # ------------------------------------------------------------------- the model's features
-EVENT_KINDS = ("count", "count_ever", "recency", "decay", "active_days", "trend")
-"""Feature kinds that are event measures of this module (the others: profile columns, the
+EVENT_KINDS = (*windowed.KINDS, *history.KINDS, *active_days.KINDS)
+"""Feature kinds that are event measures of the families (the others: profile columns, the
 lead's age, account roll-ups)."""
 
 
@@ -172,11 +143,11 @@ def spec_event_features(
     for k, name in enumerate(names):
         m = spec.feature_meta_[name]
         if m["kind"] == "recency":
-            out[:, k] = (as_of_us - values[:, col[name]]) / float(DAY_US)
+            out[:, k] = history.recency_days(as_of_us, values[:, col[name]])
         elif m["kind"] == "trend":
             w = m["window"]
-            recent = values[:, col[f"__events_{w}d"]]
-            out[:, k] = recent - (values[:, col[f"__events_{2 * w}d"]] - recent)
+            recent, both = values[:, col[f"__events_{w}d"]], values[:, col[f"__events_{2 * w}d"]]
+            out[:, k] = windowed.trend(recent, both)
         else:
             out[:, k] = values[:, col[name]]
     return pd.DataFrame(out, columns=names)
@@ -233,7 +204,7 @@ def _numpy(measures: Sequence[EventMeasure], data: LeadData, cut: pd.DataFrame) 
                 if inside is None:
                     inside = windows[m.window_us] = age <= m.window_us
                 hit = hit & inside
-            out[i, j] = _aggregate(m, hit, age, e_ts)
+            out[i, j] = FAMILY_OF[m.aggregate].numpy_value(m, hit, age, e_ts)
     return out
 
 
@@ -241,53 +212,17 @@ def _match(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return values == codes[0] if len(codes) == 1 else np.isin(values, codes)
 
 
-def _aggregate(m: EventMeasure, hit: np.ndarray, age: np.ndarray, ts: np.ndarray) -> float:
-    """One measure's aggregate over the events ``hit`` selects (``age``: as_of - timestamp)."""
-    if m.aggregate == "count":
-        return float(np.count_nonzero(hit))
-    if m.aggregate == "any":
-        return 1.0 if hit.any() else 0.0
-    if m.aggregate == "half_life":
-        return float(np.sum(np.power(0.5, age[hit] / (float(m.days or 0) * DAY_US))))
-    if m.aggregate == "linear":
-        return float(np.sum(np.maximum(0.0, 1.0 - age[hit] / (float(m.days or 0) * DAY_US))))
-    if m.aggregate == "last":
-        return float(ts[hit].max()) if hit.any() else math.nan
-    return float(len(np.unique(ts[hit] // DAY_US)))  # active_days
-
-
 # ----------------------------------------------------------------------------------- duckdb
-def _quote(v: str) -> str:
-    return "'" + str(v).replace("'", "''") + "'"
-
-
-def _in(col: str, values: Sequence[str]) -> str:
-    return f"{col} IN ({', '.join(_quote(v) for v in values)})"
-
-
 def measure_sql(m: EventMeasure) -> str:
     """The aggregate of one measure over ``lm_cut c LEFT JOIN lm_events e`` (see
-    :func:`measures_sql`)."""
-    cond = ["e.event_type IS NOT NULL" if m.types is None else _in("e.event_type", m.types)]
+    :func:`measures_sql`): its filter and window here, its aggregate from its family."""
+    cond = ["e.event_type IS NOT NULL" if m.types is None else sql_in("e.event_type", m.types)]
     if m.details is not None:
-        cond.append(_in("e.detail", m.details))
+        cond.append(sql_in("e.detail", m.details))
     if m.window_us is not None:
         cond.append(f"e.ts_us >= c.as_of_us - {m.window_us}")
-    where = " AND ".join(cond)
     age = "CAST(c.as_of_us - e.ts_us AS DOUBLE)"
-    if m.aggregate == "count":
-        return f"CAST(COUNT(CASE WHEN {where} THEN 1 END) AS DOUBLE)"
-    if m.aggregate == "any":
-        return f"MAX(CASE WHEN {where} THEN 1.0 ELSE 0.0 END)"
-    if m.aggregate == "half_life":
-        return f"SUM(CASE WHEN {where} THEN POWER(0.5, {age} / {float(m.days or 0) * DAY_US!r}) ELSE 0.0 END)"
-    if m.aggregate == "linear":
-        weight = f"GREATEST(0.0, 1.0 - {age} / {float(m.days or 0) * DAY_US!r})"
-        return f"SUM(CASE WHEN {where} THEN {weight} ELSE 0.0 END)"
-    if m.aggregate == "last":
-        return f"CAST(MAX(CASE WHEN {where} THEN e.ts_us END) AS DOUBLE)"
-    day = f"CAST(FLOOR(e.ts_us / {float(DAY_US)!r}) AS BIGINT)"
-    return f"CAST(COUNT(DISTINCT CASE WHEN {where} THEN {day} END) AS DOUBLE)"
+    return FAMILY_OF[m.aggregate].sql_value(m, " AND ".join(cond), age)
 
 
 def measures_sql(measures: Sequence[EventMeasure]) -> str:

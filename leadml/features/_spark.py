@@ -1,9 +1,9 @@
 """The Spark engine: the same plan and kernels as DuckDB, distributed (``engine="spark"``).
 
-Nothing here redefines a measure. A build on Spark runs the plan of :mod:`leadml.features._sql`
+Nothing here redefines a measure. A build on Spark runs the plan of :mod:`leadml.features._plan`
 (the same SQL text as DuckDB, on Spark SQL with double-quoted identifiers) and the two per-row
 steps after it, the pivot of windowed counts and the accumulation of all-history aggregates over
-each lead's cut-offs (:mod:`leadml.features._pivot`), in ``applyInPandas`` over buckets of whole
+each lead's cut-offs (the families' kernels, :mod:`leadml.features._families`), in ``applyInPandas`` over buckets of whole
 leads, calling the same compiled kernels. The scorecard's measures
 (:func:`leadml.features.event_measures`) run their one query on Spark SQL the same way.
 
@@ -464,7 +464,7 @@ def _bucket_frame(spec: FeatureSpec, feature_cols: Sequence[str]) -> Any:
 
     def run(g: pd.DataFrame) -> pd.DataFrame:
         from leadml.features._builder import distinct_cutoffs
-        from leadml.features._pivot import history_features, pivot_counts
+        from leadml.features._families import history, windowed
 
         tag = g["tag"].to_numpy()
         c = g.loc[tag == 0].sort_values("row_id", kind="stable")
@@ -475,7 +475,7 @@ def _bucket_frame(spec: FeatureSpec, feature_cols: Sequence[str]) -> Any:
         counts = g.loc[tag == 1]
         if len(counts):
             counts = counts.assign(row_id=np.searchsorted(row_id, counts["row_id"].to_numpy()))
-        parts.append(pivot_counts(spec, counts if len(counts) else None, len(c)))
+        parts.append(windowed.pivot_counts(spec, counts if len(counts) else None, len(c)))
         u_lead, u_as_of, _, u_of_row = distinct_cutoffs(lead, as_of)
         hist = g.loc[tag == 2]
         if len(hist):
@@ -488,7 +488,9 @@ def _bucket_frame(spec: FeatureSpec, feature_cols: Sequence[str]) -> Any:
                 raise RuntimeError("leadml internal error: a bucket aggregate has no cut-off.")
             hist = hist.assign(cut_idx=where)
         parts.append(
-            history_features(spec, hist if len(hist) else None, u_lead, u_as_of, u_of_row, as_of)
+            history.history_features(
+                spec, hist if len(hist) else None, u_lead, u_as_of, u_of_row, as_of
+            )
         )
         out = pd.concat([p.reset_index(drop=True) for p in parts], axis=1)
         return out[["row_id", *feature_cols]]
@@ -516,13 +518,13 @@ def _event_columns(
 ) -> pd.DataFrame:
     from pyspark.sql import functions as F
 
-    from leadml.features._sql import HISTORY_KINDS, build_plan
+    from leadml.features._plan import PLAN_KINDS, build_plan
 
     plan = build_plan(spec)
     frames, cached = run_plan_spark(plan, tables, spark=spark)
     try:
         meta = spec.feature_meta_
-        kept = [n for n, m in meta.items() if m["kind"] in ("count", "trend", *HISTORY_KINDS)]
+        kept = [n for n, m in meta.items() if m["kind"] in PLAN_KINDS]
         n_buckets = max(1, -(-n_rows // ROWS_PER_BUCKET), spark.sparkContext.defaultParallelism)
         cut = spark.table("lm_c")
         bucket = (F.col("lead_key") % n_buckets).cast("int")
