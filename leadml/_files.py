@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from leadml.exceptions import ConfigError
 
-__all__ = ["check_model_dir", "check_output_file", "make_temp_dir", "publish_file", "write_atomic"]
+__all__ = [
+    "ParquetParts",
+    "check_model_dir",
+    "check_output_file",
+    "make_temp_dir",
+    "publish_file",
+    "write_atomic",
+]
 
 OUTPUT_SUFFIXES = (".csv", ".parquet")
 
@@ -125,6 +133,52 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+class ParquetParts:
+    """One Parquet file written part by part, published in one rename when it is complete.
+
+    ``with ParquetParts(out) as parts: parts.write(table) ...; parts.finish(empty)``: the parts go
+    to a temporary file beside ``out`` with the first part's schema; ``finish`` writes ``empty()``
+    (a table with the right columns) when no part was written, and renames the file into place.
+    On an error nothing is published and the temporary file is removed.
+    """
+
+    def __init__(self, out: str | Path) -> None:
+        self.out = Path(out)
+        self.tmp = self.out.with_name(f".{self.out.name}.tmp")
+        self.rows = 0
+        self._writer: Any = None
+        self._schema: Any = None
+
+    def write(self, table: Any) -> None:
+        """Append a ``pyarrow.Table`` (cast to the first part's schema)."""
+        import pyarrow.parquet as pq
+
+        if self._writer is None:
+            self._schema = table.schema
+            self._writer = pq.ParquetWriter(self.tmp, self._schema)
+        self._writer.write_table(table.cast(self._schema))
+        self.rows += table.num_rows
+
+    def finish(self, empty: Callable[[], Any]) -> None:
+        """Close the file (or write ``empty()`` when no part came) and publish it."""
+        import pyarrow.parquet as pq
+
+        if self._writer is None:
+            pq.write_table(empty(), self.tmp)
+        else:
+            self._writer.close()
+            self._writer = None
+        publish_file(self.tmp, self.out)
+
+    def __enter__(self) -> ParquetParts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 def _list(names: list[str], n: int = 5) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from leadml.audit._flat import MIN_LEVEL_ROWS, fast_findings, flat_findings
+from leadml.audit._flat import MIN_LEVEL_ROWS, fast_findings, finding_row, flat_findings
 from leadml.audit._report import AuditReport
 from leadml.audit._separation import separation
 from leadml.exceptions import DataContractError
@@ -108,7 +108,7 @@ def post_conversion_findings(
                 ratio = (n_after / after_days) / base if base > 0 else np.inf
                 if ratio >= AFTER_RATIO:
                     rows.append(
-                        _event_row(
+                        finding_row(
                             "after conversion",
                             str(k),
                             "severe",
@@ -129,7 +129,7 @@ def post_conversion_findings(
                 ratio = (n_win / window_days_total) / base if base > 0 else np.inf
                 if ratio >= WINDOW_RATIO:
                     rows.append(
-                        _event_row(
+                        finding_row(
                             "just before conversion",
                             str(k),
                             "warning",
@@ -151,20 +151,6 @@ def _ratio(r: float) -> str:
     return "is infinitely above (0 for)" if not np.isfinite(r) else f"is {r:,.0f} times"
 
 
-def _event_row(
-    check: str, column: str, severity: str, figure: float, evidence: str, why: str, fix: str
-) -> dict:
-    return {
-        "check": check,
-        "column": column,
-        "severity": severity,
-        "figure": float(figure),
-        "evidence": evidence,
-        "why": why,
-        "fix": fix,
-    }
-
-
 def sales_set_findings(
     X: pd.DataFrame,
     y: np.ndarray,
@@ -183,7 +169,7 @@ def sales_set_findings(
         share = float(later.sum() / conv.sum())
         if share >= 0.2:
             rows.append(
-                _event_row(
+                finding_row(
                     "updated after conversion",
                     updated_at,
                     "warning",
@@ -210,7 +196,7 @@ def sales_set_findings(
             a.append(float(s["auc"].iloc[0]))
         if a[1] - a[0] >= DRIFT_AUC:
             rows.append(
-                _event_row(
+                finding_row(
                     "set by sales",
                     col,
                     "severe" if a[1] >= 0.85 else "warning",
@@ -290,7 +276,7 @@ def audit_events(
     checks += ["after conversion", "just before conversion", "set by sales"]
     if updated_at is None:
         rows.append(
-            _event_row(
+            finding_row(
                 "set by sales",
                 "(updated_at)",
                 "info",

@@ -18,7 +18,7 @@ from leadml.audit._separation import SEVERE_AUC, WARN_AUC, separation
 from leadml.exceptions import DataContractError
 from leadml.schema import examples
 
-__all__ = ["audit_flat", "fast_findings", "flat_findings", "label_vector"]
+__all__ = ["audit_flat", "fast_findings", "finding_row", "flat_findings", "label_vector"]
 
 NEAR_CONSTANT = 0.995
 """A column whose most common value (missing counts as a value) covers this share of rows."""
@@ -113,7 +113,7 @@ def _two_prop(y: np.ndarray, m: np.ndarray) -> tuple[float, float, float]:
     return r1, r0, math.erfc(abs(r1 - r0) / se / math.sqrt(2))
 
 
-def _row(
+def finding_row(
     check: str, column: str, severity: str, figure: float, evidence: str, why: str, fix: str
 ) -> dict:
     return {
@@ -140,7 +140,7 @@ def constant_findings(X: pd.DataFrame) -> tuple[list[dict], list[str]]:
         if share >= NEAR_CONSTANT:
             kind = "constant" if len(top) <= 1 else "near-constant"
             rows.append(
-                _row(
+                finding_row(
                     "constant",
                     col,
                     "info",
@@ -182,7 +182,7 @@ def id_findings(X: pd.DataFrame) -> list[dict]:
                 else ""
             )
             rows.append(
-                _row(
+                finding_row(
                     "id-like",
                     col,
                     "warning",
@@ -204,7 +204,7 @@ def separation_findings(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray) -> l
     rows = []
     for r in found[found["severity"] != ""].to_dict("records"):
         rows.append(
-            _row(
+            finding_row(
                 "separation",
                 r["column"],
                 r["severity"],
@@ -238,7 +238,7 @@ def monotone_findings(X: pd.DataFrame, y: np.ndarray, auc: dict[str, float]) -> 
         if abs(rho) >= MONOTONE_RHO:
             lo, hi = (rates[0], rates[-1]) if rho > 0 else (rates[-1], rates[0])
             rows.append(
-                _row(
+                finding_row(
                     "monotone",
                     col,
                     "warning",
@@ -272,7 +272,7 @@ def certain_level_findings(X: pd.DataFrame, y: np.ndarray) -> list[dict]:
         top = sure.sort_values("n", ascending=False).head(3)
         shown = ", ".join(f"{k!r} {r.rate:.0%} of {int(r.n)}" for k, r in top.iterrows())
         rows.append(
-            _row(
+            finding_row(
                 "certain levels",
                 col,
                 "severe" if share >= CERTAIN_SEVERE else "warning",
@@ -311,7 +311,7 @@ def missingness_findings(X: pd.DataFrame, y: np.ndarray) -> list[dict]:
             continue
         numeric = pd.api.types.is_numeric_dtype(X[col].dtype)
         rows.append(
-            _row(
+            finding_row(
                 "missingness",
                 col,
                 sev,
@@ -344,7 +344,7 @@ def duplicate_findings(X: pd.DataFrame, y: np.ndarray) -> list[dict]:
                     dep, by = (a, b) if u_ab >= u_ba else (b, a)
                     name, ev = dep, f"{dep!r} is determined by {by!r}"
                 rows.append(
-                    _row(
+                    finding_row(
                         "near-duplicate",
                         name,
                         "info",
@@ -390,7 +390,7 @@ def _copy_finding(X: pd.DataFrame, y: np.ndarray, a: str, b: str) -> list[dict]:
     later = sb[dis] if blamed == b else sa[dis]
     vals = ", ".join(repr(v) for v in later.value_counts().index[:2])
     return [
-        _row(
+        finding_row(
             "overwritten copy",
             blamed,
             "warning",
@@ -415,7 +415,7 @@ def _combined(rows: list[dict]) -> list[dict]:
     for col, f in fam.items():
         if len(f) >= 2 and col not in severe:
             out.append(
-                _row(
+                finding_row(
                     "combined",
                     col,
                     "severe",

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadml._files import ParquetParts
 from leadml.exceptions import ConfigError, DataContractError, RowsExcludedWarning
 from leadml.features._builder import Engine, compute_features, label_rows, training_cutoffs
 from leadml.features._spec import FeatureSpec
@@ -187,7 +188,6 @@ def write_training_set(
         part they keep the order of the cut-offs (a schedule is sorted by ``(as_of, lead_id)``).
     """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     t0 = time.perf_counter()
     h = parse_duration(horizon, name="horizon")
@@ -312,12 +312,15 @@ def write_training_set(
             )
         # pass 3: build and append
         cut_part = part[positions(cut["lead_id"], lv["lead_id"])]
-        tmp = out.with_name(f".{out.name}.tmp")
-        writer: pq.ParquetWriter | None = None
-        schema: pa.Schema | None = None
         rows = censored = positives = 0
         per_part: list[int] = []
-        try:
+
+        def empty() -> pa.Table:  # no rows at all: still a file with the right columns
+            feats0 = compute_features(spec, data, cut.iloc[:0], engine=engine)
+            lab0 = label_rows(feats0, data.conversions, horizon=h, observed_until=end_ts)
+            return _to_arrow(pd.concat([feats0, lab0], axis=1))
+
+        with ParquetParts(out) as parts:
             for k in range(n_parts):
                 ck = cut.loc[cut_part == k].reset_index(drop=True)
                 per_part.append(len(ck))
@@ -337,31 +340,13 @@ def write_training_set(
                     feats[["lead_id", "as_of"]], dk.conversions, horizon=h, observed_until=end_ts
                 )
                 ts = pd.concat([feats, lab], axis=1)
-                table = _to_arrow(ts)
-                if writer is None:
-                    schema = table.schema
-                    writer = pq.ParquetWriter(tmp, schema)
-                assert schema is not None
-                writer.write_table(table.cast(schema))
+                parts.write(_to_arrow(ts))
                 rows += len(ts)
                 censored += int(ts["censored"].sum())
                 positives += int((ts["label"] == 1).sum())
-                del feats, lab, ts, table, dk
+                del feats, lab, ts, dk
                 tick("building features", k + 1, n_parts)
-            if writer is None:  # no rows at all: still write a file with the right columns
-                empty = compute_features(spec, data, cut.iloc[:0], engine=engine)
-                lab0 = label_rows(empty, data.conversions, horizon=h, observed_until=end_ts)
-                empty = pd.concat([empty, lab0], axis=1)
-                pq.write_table(_to_arrow(empty), tmp)
-            else:
-                writer.close()
-                writer = None
-            tmp.replace(out)
-        finally:
-            if writer is not None:
-                writer.close()
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+            parts.finish(empty)
         if rows != len(cut):
             raise RuntimeError("leadml internal error: parts lost rows.")
         return PartitionedBuild(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadml._files import ParquetParts
 from leadml.exceptions import ConfigError
 from leadml.features import Engine
 from leadml.schema import LeadData, UnknownLeads, positions
@@ -61,7 +61,6 @@ def write_scores(
     and values as ``model.score(leads, events, as_of=as_of, reasons=reasons)``.
     """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     if batch_leads < 1:
         raise ConfigError(f"write_scores: batch_leads must be >= 1, got {batch_leads}.")
@@ -78,12 +77,13 @@ def write_scores(
     ev_bounds = np.searchsorted(ev_batch[ev_order], np.arange(batch.max() + 2 if len(batch) else 1))
     conv = data.conversions
     conv_batch = batch[positions(conv["lead_id"], data.leads["lead_id"])] if len(conv) else None
-    tmp = out.with_name(f".{out.name}.tmp")
-    writer: Any = None
-    schema: Any = None
-    rows = 0
     n_batches = int(batch.max()) + 1 if len(batch) else 0
-    try:
+
+    def empty() -> Any:  # no leads: still a file with the score columns
+        scores0 = score_leads(model, data.leads.iloc[:0], None, as_of=when, reasons=reasons)
+        return pa.Table.from_pandas(scores0, preserve_index=False)
+
+    with ParquetParts(out) as parts:
         for k in range(n_batches):
             mine = batch == k
             if not mine.any():
@@ -97,24 +97,9 @@ def write_scores(
                 else conv,
             )
             scores = score_leads(model, part, as_of=when, reasons=reasons, engine=engine)
-            table = pa.Table.from_pandas(scores, preserve_index=False)
-            if writer is None:
-                schema = table.schema
-                writer = pq.ParquetWriter(tmp, schema)
-            writer.write_table(table.cast(schema))
-            rows += len(scores)
-        if writer is None:
-            empty = score_leads(model, data.leads.iloc[:0], None, as_of=when, reasons=reasons)
-            pq.write_table(pa.Table.from_pandas(empty, preserve_index=False), tmp)
-        else:
-            writer.close()
-            writer = None
-        tmp.replace(out)
-    finally:
-        if writer is not None:
-            writer.close()
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+            parts.write(pa.Table.from_pandas(scores, preserve_index=False))
+        parts.finish(empty)
+    rows = parts.rows
     if rows != len(data.leads):
         raise RuntimeError(
             f"leadml internal error: wrote {rows} scores for {len(data.leads)} leads."
