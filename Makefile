@@ -71,4 +71,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) mlruns mlflow.db .pytest_cache .mypy_cache .ruff_cache site
+	rm -rf $(VENV) mlruns mlartifacts mlflow.db demo_output .pytest_cache .mypy_cache .ruff_cache site

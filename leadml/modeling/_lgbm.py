@@ -80,6 +80,14 @@ def default_params(
             "calibration; leadml does not allow them. Fix: remove them (rare conversions are fine "
             "without re-weighting)."
         )
+    linear = {"linear_tree", "linear_trees"} & {k for k, v in out.items() if v}
+    if linear:
+        raise ConfigError(
+            f"LightGBM parameter {sorted(linear)[0]!r}: leaves with linear models are not "
+            "supported: leadml's exact reasons read constant leaves, so the "
+            "explanations would be wrong (and it did not improve the backtest AUC: "
+            "benchmarks/README.md). Fix: remove it."
+        )
     auto = max(20, round(float(np.sqrt(n_train))))
     mdl = out.get("min_data_in_leaf")
     if mdl == "auto":

@@ -518,18 +518,22 @@ class _Labelled:
         open_windows: OpenWindows | None = None,
     ) -> Fitted:
         """:func:`fit_procedure` on the rows ``mask`` selects (``None``: all of them)."""
-        take = np.ones(len(self.y), dtype=bool) if mask is None else mask
+        if mask is None:  # the production fit: every row, no copy of the feature matrix
+            X_, rules_x, y, t, delay = X, self.rules_x, self.y, self.t, self.delay
+        else:
+            X_, rules_x = X.loc[mask], self.rules_x.loc[mask]
+            y, t, delay = self.y[mask], self.t[mask], self.delay[mask]
         return fit_procedure(
-            X.loc[take].reset_index(drop=True),
-            self.rules_x.loc[take].reset_index(drop=True),
-            self.y[take],
-            self.t[take],
+            X_.reset_index(drop=True),  # copy-on-write: no copy of the data
+            rules_x.reset_index(drop=True),
+            y,
+            t,
             spec=spec,
             rules=self.rules,
             config=self.cfg,
             gap=self.gap_us,
             fmt=_fmt_us,
-            delay=self.delay[take],
+            delay=delay,
             open_windows=open_windows,
         )
 

@@ -175,7 +175,9 @@ def test_no_late_tracking_detected_on_ordinary_data(small):
 
 def test_shifted_base_rate_is_followed_by_the_calibration():
     crm = _crm(n=4000, days=300, rate_shift=5.0, seed=11)
-    res = _train(crm)
+    # the calibration's level is under test, not the trees: a faster learning rate will do
+    fast = {"params": {"learning_rate": 0.1}}
+    res = _train(crm, lightgbm=fast)
     ts = res.training_set
     block = res.model.metadata["production"]["blocks"]["calibration"]
     latest = ts[ts["as_of"] >= pd.Timestamp(block["from"])]
@@ -187,7 +189,7 @@ def test_shifted_base_rate_is_followed_by_the_calibration():
     assert rate > 1.4 * early_rate, "the fixture must have a moving base rate"
     assert p.mean() == pytest.approx(rate, rel=0.10)
     # without the anchor the refitted model follows the whole history's average, not the latest rate
-    loose = _train(crm, calibration={"anchor": False})
+    loose = _train(crm, calibration={"anchor": False}, lightgbm=fast)
     q = loose.model.predict_proba(latest)
     assert abs(q.mean() / rate - 1) > abs(p.mean() / rate - 1)
 

@@ -217,6 +217,15 @@ def test_class_reweighting_is_refused(crm_small):
         )
 
 
+def test_linear_leaves_are_refused_before_the_work():
+    """Reasons read constant leaves: a linear-leaf model would be explained wrongly."""
+    from leadml.modeling import TrainConfig
+
+    with pytest.raises(ConfigError, match=r"'linear_tree'.*explanations would be wrong"):
+        TrainConfig(horizon="30d", every="7d", lightgbm={"params": {"linear_tree": True}})
+    TrainConfig(horizon="30d", every="7d", lightgbm={"params": {"linear_tree": False}})
+
+
 def test_train_needs_one_schedule(crm_small):
     with pytest.raises(ConfigError, match=r"exactly one of cutoffs= \(a table\) and every="):
         train(crm_small.leads, crm_small.events, crm_small.conversions, n_boot=0)
