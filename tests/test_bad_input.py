@@ -26,7 +26,10 @@ def model():
     crm = make_crm(1500, days=200, seed=5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = train(crm.leads, crm.events, crm.conversions, every="7d", n_boot=0)
+        res = train(
+            crm.leads, crm.events, crm.conversions, every="7d", n_boot=0,
+            lightgbm={"params": {"learning_rate": 0.1}, "early_stopping_rounds": 30},
+        )  # fmt: skip
     return res.model, crm
 
 

@@ -45,10 +45,16 @@ def test_train_score_evaluate_round_trip(tmp_path):
     crm.events.to_parquet(tmp_path / "events.parquet")
     crm.conversions.to_csv(tmp_path / "conv.csv", index=False)
     common = ["--leads", str(tmp_path / "leads.csv"), "--events", str(tmp_path / "events.parquet")]
+    # the commands' round trip is under test, not the trees: a faster fit, from a config file
+    (tmp_path / "train.yaml").write_text(
+        "lightgbm: {params: {learning_rate: 0.1}, early_stopping_rounds: 30}\n"
+    )
     res = runner.invoke(
         app,
         [
             "train",
+            "--config",
+            str(tmp_path / "train.yaml"),
             *common,
             "--conversions",
             str(tmp_path / "conv.csv"),

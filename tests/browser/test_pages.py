@@ -171,6 +171,7 @@ def site(tmp_path_factory, crm_small) -> Path:
         observed_until=crm.observed_until,
         rules=DEMO_RULES,
         params={"learning_rate": 0.1},
+        lightgbm={"early_stopping_rounds": 30},
         n_boot=20,
     )
     res.report.write(root / "report")

@@ -38,6 +38,7 @@ def case():
         # deep trees: many features per path (a faster learning rate: the trees' sums are under
         # test, not how many of them early stopping keeps)
         params={"num_leaves": 31, "min_data_in_leaf": 20, "learning_rate": 0.1},
+        lightgbm={"early_stopping_rounds": 30},
         n_boot=0,
     )
     X = res.training_set.loc[res.training_set["window"].notna()].reset_index(drop=True)

@@ -81,7 +81,7 @@ class GrowingCRM:
                 "horizon": "30d",
                 "every": "14d",
                 "n_boot": 0,
-                "lightgbm": {"params": {"learning_rate": 0.1}},
+                "lightgbm": {"params": {"learning_rate": 0.1}, "early_stopping_rounds": 30},
             },
             "model_name": name,
             "tracking_uri": uri,

@@ -29,7 +29,10 @@ from leadml.modeling import (
 )
 from leadml.rules import PointsScorecard
 
-FAST = {"n_boot": 0, "every": "7d"}
+# the protocol's bookkeeping and calibration are under test here, not the trees' last decimal (the
+# acceptance test in test_train.py keeps the defaults): faster trees (the suite has a time budget)
+QUICK_TREES = {"params": {"learning_rate": 0.1}, "early_stopping_rounds": 30}
+FAST = {"n_boot": 0, "every": "7d", "lightgbm": QUICK_TREES}
 
 
 def _crm(**kw):
@@ -175,8 +178,8 @@ def test_no_late_tracking_detected_on_ordinary_data(small):
 
 def test_shifted_base_rate_is_followed_by_the_calibration():
     crm = _crm(n=4000, days=300, rate_shift=5.0, seed=11)
-    # the calibration's level is under test, not the trees: a faster learning rate will do
-    fast = {"params": {"learning_rate": 0.1}}
+    # the calibration's level is under test, not the trees
+    fast = QUICK_TREES
     res = _train(crm, lightgbm=fast)
     ts = res.training_set
     block = res.model.metadata["production"]["blocks"]["calibration"]
@@ -199,8 +202,8 @@ def test_the_recent_rate_check_moves_the_level_only_when_the_base_rate_moved(sma
     recent = stable.backtest_model.metadata["production"]["blocks"].get("recent", {})
     assert not recent.get("applied")
     crm = _crm(n=8000, days=300, rate_shift=5.0, seed=11)
-    # the calibration's level is under test, not the trees: a faster learning rate will do
-    fast = {"params": {"learning_rate": 0.1}}
+    # the calibration's level is under test, not the trees
+    fast = QUICK_TREES
     res = _train(crm, backtest={"min_test_conversions": 50}, lightgbm=fast)
     recent = res.backtest_model.metadata["production"]["blocks"]["recent"]
     assert recent["applied"]
@@ -264,7 +267,7 @@ def test_a_scorecard_whose_points_predict_fewer_conversions_is_not_reversed():
 
 def test_logistic_reference_is_not_reversed_on_the_issue_case():
     crm = make_crm(3000, seed=1)
-    res = train(crm.leads, crm.events, crm.conversions, every="7d", n_boot=0)
+    res = train(crm.leads, crm.events, crm.conversions, every="7d", n_boot=0, lightgbm=QUICK_TREES)
     m = res.report.metrics
     assert m.loc["logistic", "cal_slope"] > 0
     assert m.loc["logistic", "auc"] > 0.6
@@ -406,6 +409,7 @@ def test_protocol_properties_on_generated_crms(seed, every, horizon, shift, late
                 observed_until=crm.observed_until,
                 n_boot=0,
                 backtest={"min_test_conversions": 20},
+                lightgbm=QUICK_TREES,
             )
         except NotEnoughDataError:
             return

@@ -30,6 +30,8 @@ def registered(tmp_path_factory):
         rules="models/scorecard.yaml",
         n_boot=10,
         seed=0,
+        # the Spark scoring path is under test, not the trees: a faster fit
+        lightgbm={"params": {"learning_rate": 0.1}, "early_stopping_rounds": 30},
     )
     uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
     info = log_training(res, tracking_uri=uri, register="leadml_spark")
