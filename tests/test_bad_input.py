@@ -17,6 +17,7 @@ from leadml.datasets import make_crm
 from leadml.exceptions import LeadmlError
 from leadml.modeling import train
 from leadml.schema import validate_lead_data
+from tests._fast import QUICK_TREES
 
 TABLES = ("leads", "events", "conversions", "cutoffs", "as_of")
 
@@ -27,9 +28,8 @@ def model():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = train(
-            crm.leads, crm.events, crm.conversions, every="7d", n_boot=0,
-            lightgbm={"params": {"learning_rate": 0.1}, "early_stopping_rounds": 30},
-        )  # fmt: skip
+            crm.leads, crm.events, crm.conversions, every="7d", n_boot=0, lightgbm=QUICK_TREES
+        )
     return res.model, crm
 
 

@@ -11,6 +11,7 @@ from leadml.exceptions import ConfigError
 from leadml.modeling import train
 from leadml.scoring import write_scores
 from leadml.scoring._batches import batches_of
+from tests._fast import QUICK_TREES
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +19,7 @@ def model_and_data():
     crm = make_crm(1200, days=200, seed=4)
     res = train(
         crm.leads, crm.events, crm.conversions, every="7d", horizon="30d", n_boot=0,
-        # batch scoring is under test, not the trees: a faster fit
-        lightgbm={"params": {"learning_rate": 0.1}, "early_stopping_rounds": 30},
+        lightgbm=QUICK_TREES,
     )  # fmt: skip
     return res.model, crm
 

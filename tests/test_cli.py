@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import pandas as pd
+import yaml
 from typer.testing import CliRunner
 
 from leadml.cli import app
 from leadml.datasets import make_crm
+from tests._fast import QUICK_TREES
 
 runner = CliRunner()
 
@@ -45,10 +47,8 @@ def test_train_score_evaluate_round_trip(tmp_path):
     crm.events.to_parquet(tmp_path / "events.parquet")
     crm.conversions.to_csv(tmp_path / "conv.csv", index=False)
     common = ["--leads", str(tmp_path / "leads.csv"), "--events", str(tmp_path / "events.parquet")]
-    # the commands' round trip is under test, not the trees: a faster fit, from a config file
-    (tmp_path / "train.yaml").write_text(
-        "lightgbm: {params: {learning_rate: 0.1}, early_stopping_rounds: 30}\n"
-    )
+    # the commands' round trip is under test, not the trees: QUICK_TREES from a config file
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump({"lightgbm": QUICK_TREES}))
     res = runner.invoke(
         app,
         [

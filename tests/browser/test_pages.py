@@ -23,6 +23,7 @@ import pytest
 
 from leadml.jobs import DEMO_RULES, monitor
 from leadml.modeling import train
+from tests._fast import QUICK_TREES
 
 CHROMIUM = Path(os.environ.get("LEADML_CHROMIUM", "/usr/bin/chromium"))
 APT = "apt-get install -y chromium chromium-driver"
@@ -170,8 +171,7 @@ def site(tmp_path_factory, crm_small) -> Path:
         start=crm.start,
         observed_until=crm.observed_until,
         rules=DEMO_RULES,
-        params={"learning_rate": 0.1},
-        lightgbm={"early_stopping_rounds": 30},
+        lightgbm=QUICK_TREES,
         n_boot=20,
     )
     res.report.write(root / "report")

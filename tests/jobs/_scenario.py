@@ -11,6 +11,7 @@ import pandas as pd
 import yaml
 
 from leadml.datasets import make_crm
+from tests._fast import QUICK_TREES
 
 
 class GrowingCRM:
@@ -81,7 +82,7 @@ class GrowingCRM:
                 "horizon": "30d",
                 "every": "14d",
                 "n_boot": 0,
-                "lightgbm": {"params": {"learning_rate": 0.1}, "early_stopping_rounds": 30},
+                "lightgbm": QUICK_TREES,
             },
             "model_name": name,
             "tracking_uri": uri,

@@ -28,10 +28,8 @@ from leadml.modeling import (
     train,
 )
 from leadml.rules import PointsScorecard
+from tests._fast import QUICK_TREES
 
-# the protocol's bookkeeping and calibration are under test here, not the trees' last decimal (the
-# acceptance test in test_train.py keeps the defaults): faster trees (the suite has a time budget)
-QUICK_TREES = {"params": {"learning_rate": 0.1}, "early_stopping_rounds": 30}
 FAST = {"n_boot": 0, "every": "7d", "lightgbm": QUICK_TREES}
 
 
@@ -178,9 +176,7 @@ def test_no_late_tracking_detected_on_ordinary_data(small):
 
 def test_shifted_base_rate_is_followed_by_the_calibration():
     crm = _crm(n=4000, days=300, rate_shift=5.0, seed=11)
-    # the calibration's level is under test, not the trees
-    fast = QUICK_TREES
-    res = _train(crm, lightgbm=fast)
+    res = _train(crm)  # FAST's quicker trees: the calibration's level is under test
     ts = res.training_set
     block = res.model.metadata["production"]["blocks"]["calibration"]
     latest = ts[ts["as_of"] >= pd.Timestamp(block["from"])]
@@ -192,7 +188,7 @@ def test_shifted_base_rate_is_followed_by_the_calibration():
     assert rate > 1.4 * early_rate, "the fixture must have a moving base rate"
     assert p.mean() == pytest.approx(rate, rel=0.10)
     # without the anchor the refitted model follows the whole history's average, not the latest rate
-    loose = _train(crm, calibration={"anchor": False}, lightgbm=fast)
+    loose = _train(crm, calibration={"anchor": False})
     q = loose.model.predict_proba(latest)
     assert abs(q.mean() / rate - 1) > abs(p.mean() / rate - 1)
 
@@ -202,9 +198,7 @@ def test_the_recent_rate_check_moves_the_level_only_when_the_base_rate_moved(sma
     recent = stable.backtest_model.metadata["production"]["blocks"].get("recent", {})
     assert not recent.get("applied")
     crm = _crm(n=8000, days=300, rate_shift=5.0, seed=11)
-    # the calibration's level is under test, not the trees
-    fast = QUICK_TREES
-    res = _train(crm, backtest={"min_test_conversions": 50}, lightgbm=fast)
+    res = _train(crm, backtest={"min_test_conversions": 50})
     recent = res.backtest_model.metadata["production"]["blocks"]["recent"]
     assert recent["applied"]
     assert recent["ratio"] > 1.1
@@ -213,7 +207,6 @@ def test_the_recent_rate_check_moves_the_level_only_when_the_base_rate_moved(sma
         crm,
         backtest={"min_test_conversions": 50},
         calibration={"recent_rate": False},
-        lightgbm=fast,
     )
     # the backtest's test rows come after a rising base rate: the check brings the level closer
     citl_on = res.report.metrics.loc["lightgbm", "citl"]

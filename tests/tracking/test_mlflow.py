@@ -27,6 +27,7 @@ from leadml.tracking import (
     resolve_tracking_uri,
     rollback,
 )
+from tests._fast import QUICK_TREES
 from tests._servers import free_port, mlflow_server, start_process, stop_process
 
 BIN = Path(sys.executable).parent
@@ -57,8 +58,7 @@ def _train(crm, seed):
         rules=RULES,
         n_boot=20,
         seed=seed,
-        # what is logged, registered and served is under test, not the trees: a faster fit
-        lightgbm={"params": {"learning_rate": 0.1}, "early_stopping_rounds": 30},
+        lightgbm=QUICK_TREES,
     )
 
 

@@ -12,6 +12,7 @@ from leadml.exceptions import DataContractError, RowsExcludedWarning
 from leadml.modeling import train
 from leadml.tracking import log_training, promote
 from leadml.tracking._spark import score_spark
+from tests._fast import QUICK_TREES
 
 pytestmark = pytest.mark.spark
 
@@ -30,8 +31,7 @@ def registered(tmp_path_factory):
         rules="models/scorecard.yaml",
         n_boot=10,
         seed=0,
-        # the Spark scoring path is under test, not the trees: a faster fit
-        lightgbm={"params": {"learning_rate": 0.1}, "early_stopping_rounds": 30},
+        lightgbm=QUICK_TREES,
     )
     uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
     info = log_training(res, tracking_uri=uri, register="leadml_spark")
