@@ -49,9 +49,13 @@ typecheck: $(STAMP)
 # class each and spread; tests/conftest.py queues the long poles first), one thread each:
 # a training run uses about one core whatever its thread count (LightGBM's col-wise histograms give
 # the same trees on one thread or two), so two single-threaded workers finish in about half the time
-# where two-threaded ones fought over the cores
+# where two-threaded ones fought over the cores. Every pool, not only OpenMP's: DuckDB
+# (LEADML_THREADS), numba (the explanations) and polars (a benchmark baseline) otherwise start a
+# thread per core each; measured with the benchmark smoke run beside a training test, the pair
+# took 115 s with those pools and 73 s without (the training test 71 s and 23 s)
 unit: $(STAMP) browser
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+	  LEADML_THREADS=1 NUMBA_NUM_THREADS=1 POLARS_MAX_THREADS=1 \
 	  $(BIN)/pytest -q --timeout=900 -n 2 --dist loadscope --no-loadscope-reorder --durations=15
 
 # executes every notebook (real-data ones skip with the reason when ../shared/datasets is absent);

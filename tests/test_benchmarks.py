@@ -30,7 +30,6 @@ def test_sections_are_replaced_between_their_markers_and_missing_ones_appended(t
 
 
 @pytest.mark.slow
-@pytest.mark.spark
 def test_quick_suite_runs_every_part_and_computes_the_ratios(tmp_path):
     readme = tmp_path / "README.md"
     shutil.copy(ROOT / "benchmarks" / "README.md", readme)
@@ -48,7 +47,6 @@ def test_quick_suite_runs_every_part_and_computes_the_ratios(tmp_path):
         "features.quick.leadml.vs_pandas",
         "features.quick.leadml.vs_handwritten",
         "features.quick.leadml.vs_polars",
-        "features.quick.spark.spark_vs_duckdb",
         "training.overhead",
         "explain.leadml (exact, compiled, tables).vs_shap",
         "explain.p50_ms",
@@ -64,5 +62,4 @@ def test_quick_suite_runs_every_part_and_computes_the_ratios(tmp_path):
         assert text.count(f"<!-- suite:{name} -->") == 1
     # the value checks ran: every contender equals leadml on what they share
     assert "polars vs leadml on 40 feature columns" in text
-    assert "spark vs leadml on all feature columns" in text
     assert "same missing values: False" not in text

@@ -252,11 +252,21 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 LOWER_IS_BETTER = {"log_loss", "brier", "ece"}
 
 
+def _names(metrics: Sequence[str] | None) -> list[str]:
+    names = list(METRICS) if metrics is None else list(metrics)
+    unknown = [k for k in names if k not in METRICS]
+    if unknown:
+        raise DataContractError(
+            f"metrics: unknown metric(s) {unknown}; choose from {sorted(METRICS)}."
+        )
+    return names
+
+
 def metric_table(
     y: np.ndarray, predictions: Mapping[str, np.ndarray], *, metrics: Sequence[str] | None = None
 ) -> pd.DataFrame:
     """Point estimates: one row per model, one column per metric, on the same rows."""
-    names = list(METRICS) if metrics is None else list(metrics)
+    names = _names(metrics)
     yy = np.asarray(y, dtype=float)
     rows = {m: _compute(yy, np.asarray(p, dtype=float), names) for m, p in predictions.items()}
     return pd.DataFrame.from_dict(rows, orient="index")[names]
@@ -265,31 +275,86 @@ def metric_table(
 def _compute(y: np.ndarray, p: np.ndarray, names: Sequence[str]) -> dict[str, float]:
     """All ``names`` at once, sharing one sort (same values as the single functions)."""
     y, p = _check(y, p)
-    out: dict[str, float] = {}
-    if "cal_slope" in names or "cal_intercept" in names:
-        out["cal_slope"], out["cal_intercept"] = calibration_slope_intercept(y, p)
-    pos, neg = _groups(y, p)
-    n_pos, n_neg = pos.sum(), neg.sum()
+    ranked = _Ranked(p)
+    pos = np.bincount(ranked.gid, weights=y, minlength=len(ranked.values))
+    size = np.bincount(ranked.gid, minlength=len(ranked.values)).astype(float)
+    return _from_groups(ranked.values, pos, size, names)
+
+
+class _Ranked:
+    """The distinct scores of one model, highest first, and each row's index among them."""
+
+    def __init__(self, p: np.ndarray) -> None:
+        order = np.argsort(-p, kind="stable")
+        ps = p[order]
+        first = np.r_[True, ps[1:] != ps[:-1]]
+        self.values = ps[first]
+        self.gid = np.empty(len(p), dtype=np.int64)
+        self.gid[order] = np.cumsum(first) - 1
+
+
+def _from_groups(
+    v: np.ndarray, pos: np.ndarray, size: np.ndarray, names: Sequence[str]
+) -> dict[str, float]:
+    """Every metric from counts per distinct score: ``v`` the scores (highest first), ``pos``
+    the converted rows and ``size`` all rows with that score. A weighted sample (a bootstrap
+    resample as counts per row) gives the same values as the rows repeated that often."""
+    keep = size > 0
+    v, pos, size = v[keep], pos[keep], size[keep]
+    neg = size - pos
+    n, n_pos = float(size.sum()), float(pos.sum())
+    n_neg = n - n_pos
+    nan = float("nan")
+    out: dict[str, float] = dict.fromkeys(names, nan)
+    ends = np.cumsum(size)
     if n_pos > 0 and n_neg > 0:
         out["auc"] = float(
             (pos * (n_neg - np.cumsum(neg)) + 0.5 * pos * neg).sum() / (n_pos * n_neg)
         )
-        out["pr_auc"] = float((pos / n_pos * np.cumsum(pos) / np.cumsum(pos + neg)).sum())
-    ends = np.cumsum(pos + neg)
+    if n_pos > 0:
+        out["pr_auc"] = float((pos / n_pos * np.cumsum(pos) / ends).sum())
+        out["citl"] = float((v * size).sum() / n_pos)
+    pc = np.clip(v, EPS, 1 - EPS)
+    out["log_loss"] = float(-(pos * np.log(pc) + neg * np.log1p(-pc)).sum() / n)
+    out["brier"] = float((pos * (v - 1.0) ** 2 + neg * v**2).sum() / n)
+    # ECE on 10 equal-frequency bins: a score's bin is that of its first rank in ascending
+    # order, the number of rows with a lower score (as in calibration_bins)
+    below = np.rint(n - ends).astype(np.int64)
+    b = below * 10 // round(n)
+    n_b = np.bincount(b, weights=size)
+    filled = n_b > 0
+    gap = np.bincount(b, weights=pos)[filled] - np.bincount(b, weights=v * size)[filled]
+    out["ece"] = float(np.abs(gap).sum() / n)
+    if "cal_slope" in names or "cal_intercept" in names:
+        out["cal_slope"], out["cal_intercept"] = _grouped_slope_intercept(v, pos, neg)
     cum_pos = np.r_[0.0, np.cumsum(pos)]
-    starts = np.r_[0, ends[:-1]]
+    starts = np.r_[0.0, ends[:-1]]
     for frac in (5, 10, 20):
-        if f"lift_{frac}" in names or f"capture_{frac}" in names:
-            k_rows = frac / 100 * len(y)
-            g = min(int(np.searchsorted(ends, k_rows, side="left")), len(ends) - 1)
-            inside = (k_rows - starts[g]) / (ends[g] - starts[g])
-            top = cum_pos[g] + min(inside, 1.0) * (cum_pos[g + 1] - cum_pos[g])
-            out[f"lift_{frac}"] = float(top / k_rows / y.mean()) if n_pos > 0 else float("nan")
-            out[f"capture_{frac}"] = float(top / n_pos) if n_pos > 0 else float("nan")
-    for k in names:
-        if k not in out:
-            out[k] = METRICS[k](y, p)
-    return out
+        if n_pos == 0:
+            continue
+        k_rows = frac / 100 * n
+        g = min(int(np.searchsorted(ends, k_rows, side="left")), len(ends) - 1)
+        inside = (k_rows - starts[g]) / (ends[g] - starts[g])
+        top = cum_pos[g] + min(inside, 1.0) * (cum_pos[g + 1] - cum_pos[g])
+        out[f"lift_{frac}"] = float(top / k_rows / (n_pos / n))
+        out[f"capture_{frac}"] = float(top / n_pos)
+    return {k: out[k] for k in names}
+
+
+def _grouped_slope_intercept(
+    v: np.ndarray, pos: np.ndarray, neg: np.ndarray
+) -> tuple[float, float]:
+    """:func:`calibration_slope_intercept` on counts per distinct score."""
+    x = logit(v)
+    if np.ptp(x) < 1e-12 or pos.sum() == 0 or neg.sum() == 0:
+        return float("nan"), float("nan")
+    xs = np.r_[x[pos > 0], x[neg > 0]]
+    ys = np.r_[np.ones(int((pos > 0).sum())), np.zeros(int((neg > 0).sum()))]
+    ws = np.r_[pos[pos > 0], neg[neg > 0]]
+    b, a = fit_platt(xs, ys, sample_weight=ws, l2=0.0)
+    if not (np.isfinite(b) and abs(b) < 1e6):
+        return float("nan"), float("nan")
+    return float(b), float(a)
 
 
 def bootstrap_metrics(
@@ -309,55 +374,72 @@ def bootstrap_metrics(
     ``model, metric, estimate, low, high`` plus ``diff_*`` rows: for every model but the first,
     its difference to the first model with an interval.
     """
-    names = list(METRICS) if metrics is None else list(metrics)
+    names = _names(metrics)
     yy = np.asarray(y, dtype=float)
     preds = {m: _check(yy, p)[1] for m, p in predictions.items()}
     point = metric_table(yy, preds, metrics=names)
     est = point.to_numpy(dtype=float)
-    rng = np.random.default_rng(seed)
-    if groups is not None:
-        codes, uniq = pd.factorize(pd.Series(groups))
-        members = pd.Series(np.arange(len(yy))).groupby(codes).apply(np.asarray).to_list()
-        n_units = len(uniq)
-    else:
-        n_units = len(yy)
     models = list(preds)
-    draws = np.full((n_boot, len(models), len(names)), np.nan)
-    for b in range(n_boot):
-        if b % 20 == 0:
-            _progress.step("bootstrap intervals", b, n_boot)
-        pick = rng.integers(0, n_units, n_units)
-        idx = np.concatenate([members[i] for i in pick]) if groups is not None else pick
-        yb = yy[idx]
-        if yb.min() == yb.max():
-            continue
-        for i, m in enumerate(models):
-            vals = _compute(yb, preds[m][idx], names)
-            draws[b, i, :] = [vals[k] for k in names]
+    draws = _draws(yy, [preds[m] for m in models], groups, n_boot, seed, names)
     lo, hi = 100 * alpha / 2, 100 * (1 - alpha / 2)
+
+    def interval(d: np.ndarray) -> tuple[float, float]:
+        d = d[~np.isnan(d)]  # a metric undefined on every resample (a constant score's slope)
+        if len(d) == 0:
+            return float("nan"), float("nan")
+        return float(np.percentile(d, lo)), float(np.percentile(d, hi))
+
     rows = []
     for i, m in enumerate(models):
         for j, k in enumerate(names):
-            d = draws[:, i, j]
+            low, high = interval(draws[:, i, j])
             rows.append(
-                {
-                    "model": m,
-                    "metric": k,
-                    "estimate": float(est[i, j]),
-                    "low": float(np.nanpercentile(d, lo)),
-                    "high": float(np.nanpercentile(d, hi)),
-                }
+                {"model": m, "metric": k, "estimate": float(est[i, j]), "low": low, "high": high}
             )
         if i > 0:
             for j, k in enumerate(names):
-                d = draws[:, i, j] - draws[:, 0, j]
+                low, high = interval(draws[:, i, j] - draws[:, 0, j])
                 rows.append(
                     {
                         "model": f"{m} - {models[0]}",
                         "metric": k,
                         "estimate": float(est[i, j] - est[0, j]),
-                        "low": float(np.nanpercentile(d, lo)),
-                        "high": float(np.nanpercentile(d, hi)),
+                        "low": low,
+                        "high": high,
                     }
                 )
     return pd.DataFrame(rows)
+
+
+def _draws(
+    y: np.ndarray,
+    preds: Sequence[np.ndarray],
+    groups: np.ndarray | None,
+    n_boot: int,
+    seed: int,
+    names: Sequence[str],
+) -> np.ndarray:
+    """Metrics on ``n_boot`` resamples, shape ``(n_boot, models, metrics)``; NaN for a resample
+    with one class. A resample is a count per lead (or row): every row of a lead drawn twice
+    weighs 2, which gives the values of the repeated rows without building them."""
+    rng = np.random.default_rng(seed)
+    codes = pd.factorize(pd.Series(groups))[0] if groups is not None else np.arange(len(y))
+    n_units = int(codes.max()) + 1 if len(codes) else 0
+    ranked = [_Ranked(p) for p in preds]
+    draws = np.full((n_boot, len(preds), len(names)), np.nan)
+    for b in range(n_boot):
+        if b % 20 == 0:
+            _progress.step("bootstrap intervals", b, n_boot)
+        pick = rng.integers(0, n_units, n_units)
+        w = np.bincount(pick, minlength=n_units)[codes].astype(float)
+        wy = w * y
+        n_pos = wy.sum()
+        if n_pos == 0 or n_pos == w.sum():
+            continue
+        for i, r in enumerate(ranked):
+            n_values = len(r.values)
+            pos = np.bincount(r.gid, weights=wy, minlength=n_values)
+            size = np.bincount(r.gid, weights=w, minlength=n_values)
+            vals = _from_groups(r.values, pos, size, names)
+            draws[b, i, :] = [vals[k] for k in names]
+    return draws

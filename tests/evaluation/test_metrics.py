@@ -133,6 +133,39 @@ def test_bootstrap_is_paired_seeded_and_resamples_leads(scored):
     assert diff["high"] - diff["low"] < auc.loc["good", "high"] - auc.loc["good", "low"]
 
 
+def test_bootstrap_draws_equal_the_resampled_rows(scored):
+    """Each draw weighs rows by how often their lead was drawn; the metrics must equal those of
+    the resample built row by row (ties, repeated leads and the one-class check included)."""
+    from leadml.evaluation._metrics import _draws
+
+    y, p = scored
+    y, p = y[:1500].astype(float), p[:1500]
+    other = np.round(np.clip(p + np.random.default_rng(8).normal(0, 0.03, len(p)), 0, 1), 2)
+    groups = np.repeat(np.arange(500), 3)[np.random.default_rng(9).permutation(1500)]
+    names = list(METRICS)
+    got = _draws(y, [p, other], groups, 12, 4, names)
+    rng = np.random.default_rng(4)
+    codes, uniq = pd.factorize(pd.Series(groups))
+    members = [np.flatnonzero(codes == i) for i in range(len(uniq))]
+    for b in range(12):
+        idx = np.concatenate([members[i] for i in rng.integers(0, len(uniq), len(uniq))])
+        want = metric_table(y[idx], {"a": p[idx], "b": other[idx]}, metrics=names)
+        np.testing.assert_allclose(got[b], want.to_numpy(), rtol=1e-7, atol=1e-9)
+    # without groups: rows are the units
+    got_rows = _draws(y, [p], None, 3, 1, names)
+    rng = np.random.default_rng(1)
+    for b in range(3):
+        idx = rng.integers(0, len(y), len(y))
+        want = metric_table(y[idx], {"a": p[idx]}, metrics=names).to_numpy()[0]
+        np.testing.assert_allclose(got_rows[b, 0], want, rtol=1e-7, atol=1e-9)
+
+
+def test_unknown_metric_is_named(scored):
+    y, p = scored
+    with pytest.raises(DataContractError, match=r"unknown metric.*'aucc'"):
+        metric_table(y, {"m": p}, metrics=["auc", "aucc"])
+
+
 def test_compare_models_report(tmp_path, scored):
     y, p = scored
     bands = np.where(p > 0.15, "hot", np.where(p > 0.05, "warm", "cold"))

@@ -197,7 +197,7 @@ def test_the_recent_rate_check_moves_the_level_only_when_the_base_rate_moved(sma
     _, stable = small
     recent = stable.backtest_model.metadata["production"]["blocks"].get("recent", {})
     assert not recent.get("applied")
-    crm = _crm(n=8000, days=300, rate_shift=5.0, seed=11)
+    crm = _crm(n=5000, days=300, rate_shift=5.0, seed=11)  # the check fires at z 4.8 here
     res = _train(crm, backtest={"min_test_conversions": 50})
     recent = res.backtest_model.metadata["production"]["blocks"]["recent"]
     assert recent["applied"]
