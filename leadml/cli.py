@@ -144,7 +144,12 @@ def command(
                 with warnings.catch_warnings():
                     warnings.simplefilter("default")
                     warnings.showwarning = _show_warning
-                    logging.getLogger("mlflow").setLevel(logging.WARNING)
+                    # MLflow configures its loggers at import (INFO unless MLFLOW_LOGGING_LEVEL says
+                    # otherwise): the environment covers an import that happens inside the command,
+                    # setLevel one that already happened. A user's own MLFLOW_LOGGING_LEVEL wins.
+                    level = os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING").upper()
+                    if level in logging.getLevelNamesMapping():
+                        logging.getLogger("mlflow").setLevel(level)
                     if OPTIONS["quiet"]:
                         fn(*args, **kwargs)
                     else:

@@ -282,3 +282,31 @@ def test_ctrl_c_exits_130_without_a_traceback(tmp_path):
     assert proc.returncode == 130, out + err
     assert "Traceback" not in out + err
     assert not (tmp_path / "ts.parquet").exists()  # nothing half-written
+
+
+def test_mlflow_store_chatter_stays_off_the_console_unless_asked_for(tmp_path):
+    """MLflow logs "Creating initial MLflow database tables..." at INFO when the CLI opens a new
+    SQLite store (it configures its loggers at import, inside the command); a user's own
+    MLFLOW_LOGGING_LEVEL still wins."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    leadml = str(Path(sys.executable).parent / "leadml")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_LOGGING_LEVEL"}
+
+    def run(store: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        uri = f"sqlite:///{tmp_path / store}"
+        return subprocess.run(
+            [leadml, "history", "nobody", "--tracking-uri", uri],
+            capture_output=True, text=True, env={**env, **extra}, timeout=300,
+        )  # fmt: skip
+
+    quiet = run("a.db")
+    assert quiet.returncode != 0
+    assert "no registered model 'nobody'" in quiet.stdout + quiet.stderr
+    assert "INFO mlflow" not in quiet.stdout + quiet.stderr
+    assert (tmp_path / "a.db").exists()  # the store was created, only silently
+    chatty = run("b.db", MLFLOW_LOGGING_LEVEL="INFO")
+    assert "INFO mlflow.store.db.utils" in chatty.stdout + chatty.stderr

@@ -7,7 +7,10 @@ table with reasons, plus ``model_name`` and ``model_version``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import mlflow
+import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 
@@ -25,7 +28,11 @@ class LeadmlPyfunc(PythonModel):
             if version is not None:
                 meta["registered_version"] = version
 
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        # A pandas type hint: MLflow infers no schema from it and validates nothing beyond the
+        # logged signature (the input is one row per lead, with optional event lists).
         from leadml.tracking._pyfunc import score_records
 
         return score_records(self.model, model_input, params or {})
