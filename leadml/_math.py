@@ -65,19 +65,34 @@ def fit_platt(
     return a, b
 
 
-def fit_intercept(offset: np.ndarray, y: np.ndarray) -> float:
+def fit_intercept(offset: np.ndarray, y: np.ndarray, exposure: np.ndarray | None = None) -> float:
     """Maximum-likelihood ``b`` of ``P(y=1) = sigmoid(offset + b)``: the intercept that makes the
     mean probability equal the observed rate (the score equation ``sum(p - y) = 0``).
 
+    With ``exposure`` (a share in [0, 1] per row: how much of its window has been observed), the
+    intercept that makes the expected count ``sum(exposure * p)`` equal ``sum(y)``.
+
     Solved by bisection on the monotone mean, so it cannot diverge; ``y`` must hold both classes
-    for a finite answer (with one class the result is clipped at +-50).
+    for a finite answer (with one class the result is clipped at +-50; likewise when ``sum(y)``
+    reaches ``sum(exposure)``).
     """
     off = np.asarray(offset, dtype=float)
-    target = float(np.mean(np.asarray(y, dtype=float)))
+    if exposure is None:
+        target = float(np.mean(np.asarray(y, dtype=float)))
+
+        def level(b: float) -> float:
+            return float(np.mean(sigmoid(off + b)))
+    else:
+        w = np.asarray(exposure, dtype=float)
+        target = float(np.sum(np.asarray(y, dtype=float)))
+
+        def level(b: float) -> float:
+            return float(np.sum(w * sigmoid(off + b)))
+
     lo, hi = -50.0, 50.0
     for _ in range(200):
         mid = 0.5 * (lo + hi)
-        if float(np.mean(sigmoid(off + mid))) > target:
+        if level(mid) > target:
             hi = mid
         else:
             lo = mid

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from leadml import _progress
+from leadml._math import fit_intercept, logit
 from leadml.evaluation import recent_block_start
 from leadml.exceptions import CalibrationWarning, ConfigError
 from leadml.features import FeatureSpec
@@ -206,17 +207,18 @@ def fit_procedure(
         p_open = calibrator.transform(_margin(booster, open_windows.X))
         recent = _recent_rate(timing, open_windows, p_open, cal.recent_min_z)
         if recent.get("applied"):
-            calibrator = calibrator.shifted(float(np.log(recent["ratio"])))
+            calibrator = calibrator.shifted(recent["shift"])
             p_lin = lin_cal.transform(linear.decision_function(open_windows.X))
             lin = _recent_rate(timing, open_windows, p_lin, 0.0)
             if lin.get("ratio"):
-                lin_cal = lin_cal.shifted(float(np.log(lin["ratio"])))
+                lin_cal = lin_cal.shifted(lin["shift"])
             notes.append(
                 f"recent label windows: {recent['observed']:,} conversions already seen in the "
                 f"{recent['rows']:,} rows whose window is still open, where the model expects "
                 f"{recent['expected']:,.0f} by now (observed/expected {recent['ratio']:.2f}, "
                 f"z = {recent['z']:.1f}): the base rate has moved since the latest complete "
-                f"window; the intercept is moved by log({recent['ratio']:.2f})."
+                f"window; the intercept is moved by {recent['shift']:+.3f} (log-odds), so that "
+                "the model expects what was seen."
             )
     bands = dict(config.bands)
     p_c = calibrator.transform(_margin(booster, X.loc[C]))
@@ -263,11 +265,20 @@ def _recent_rate(
     codes = pd.factorize(pd.Series(open_windows.groups))[0]
     resid = np.bincount(codes, weights=o_row - e_row)
     z = (observed - expected) / np.sqrt(max(float(np.sum(resid**2)), expected * 1e-6))
+    # the log-odds shift that makes the expected count match what was seen; log(ratio) only
+    # approximates it for small p (a shift of log(r) raises p by less than r when p is not small)
+    exact = observed < float(share.sum())
+    shift = (
+        fit_intercept(logit(p), o_row, exposure=share)
+        if exact
+        else float(np.log(observed / expected))
+    )
     return {
         "rows": len(p),
         "observed": observed,
         "expected": expected,
         "ratio": observed / expected,
+        "shift": float(shift),
         "z": float(z),
         "applied": bool(abs(z) > min_z),
     }

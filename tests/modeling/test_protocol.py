@@ -214,6 +214,32 @@ def test_the_recent_rate_check_moves_the_level_only_when_the_base_rate_moved(sma
     assert abs(citl_on - 1) < abs(citl_off - 1)
 
 
+def test_the_recent_rate_shift_makes_the_model_expect_what_was_seen():
+    """The level follows the open windows exactly: log(observed / expected) is only the
+    small-probability approximation and falls short when probabilities are not small."""
+    from leadml._math import logit, sigmoid
+    from leadml.modeling._procedure import OpenWindows, _recent_rate
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    p = sigmoid(rng.normal(-1.0, 1.2, n))  # what the model says: mean about 0.3
+    elapsed = rng.uniform(0, 1, n)
+    timing = np.sort(rng.uniform(0, 1, 500))  # conversions come evenly over the window
+    share = np.searchsorted(timing, elapsed, side="right") / len(timing)
+    truth = sigmoid(logit(p) + 0.7)  # the base rate has moved up since
+    converted = (rng.uniform(size=n) < truth * share).astype(int)
+    windows = OpenWindows(
+        X=pd.DataFrame(index=range(n)), elapsed=elapsed, converted=converted, groups=np.arange(n)
+    )
+    r = _recent_rate(timing, windows, p, 3.0)
+    assert r["applied"]
+    assert r["shift"] == pytest.approx(0.7, abs=0.15)
+    expected_after = float(np.sum(share * sigmoid(logit(p) + r["shift"])))
+    assert expected_after == pytest.approx(r["observed"], rel=1e-6)
+    short = float(np.sum(share * sigmoid(logit(p) + np.log(r["ratio"]))))
+    assert short < 0.95 * r["observed"]
+
+
 def test_same_data_and_seed_give_the_same_model(small):
     crm, res = small
     again = _train(crm)
