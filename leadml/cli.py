@@ -386,6 +386,11 @@ def print_summary(ts: pd.DataFrame, features: list[str], seconds: float) -> None
     console.print(table)
 
 
+def _share(v: float) -> str:
+    """A share of rows: '<1%' rather than '0%' for a band that has rows."""
+    return "<1%" if 0 < v < 0.005 else f"{v:.0%}"
+
+
 def print_comparison(report: Any, title: str = "rules vs model (same rows)") -> None:
     """Print the comparison table of a :class:`ComparisonReport`."""
     from leadml.evaluation import LABELS
@@ -440,7 +445,7 @@ def print_comparison(report: Any, title: str = "rules vs model (same rows)") -> 
             bt.add_row(
                 str(model),
                 *[
-                    f"{g.loc[b, 'conversion_rate']:.1%} ({g.loc[b, 'share']:.0%} of rows)"
+                    f"{g.loc[b, 'conversion_rate']:.1%} ({_share(g.loc[b, 'share'])} of rows)"
                     if b in g.index
                     else "-"
                     for b in bands
@@ -475,9 +480,12 @@ def print_subsets(report: Any) -> None:
         )
 
 
-def print_split(summary: pd.DataFrame) -> None:
+def print_split(
+    summary: pd.DataFrame,
+    title: str = "rows used (backtest at an earlier origin, production fit on all)",
+) -> None:
     """Print which rows were used for what, and which were left out and why."""
-    table = Table(title="rows used (backtest at an earlier origin, production fit on all)")
+    table = Table(title=title)
     for c in ["part", "rows", "leads", "conversions", "rate", "from", "to"]:
         table.add_column(c, justify="left" if c == "part" else "right")
     for r in summary.to_dict("records"):
@@ -904,6 +912,7 @@ def evaluate(
         in_sample=in_sample,
         n_boot=n_boot,
     )
+    print_split(rep.data_summary, title="rows evaluated and left out")
     print_comparison(rep, title=rep.info.get("title", "saved model on labelled data"))
     paths = rep.write(out)
     console.print(f"report: {paths['html']}")

@@ -150,6 +150,8 @@ def test_train_score_evaluate_round_trip(tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert "IN-SAMPLE" in res.output
+    assert "rows evaluated and left out" in res.output
+    assert "left out: censored" in res.output
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")

@@ -122,6 +122,8 @@ class ComparisonReport:
     segments_routed : DataFrame
         The global model vs the routed scores (each row by the model of its segment) on all
         test rows.
+    notes : list of str
+        What the training procedure adapted or left out, and why (the notes ``train`` prints).
     """
 
     metrics: pd.DataFrame
@@ -138,6 +140,7 @@ class ComparisonReport:
     data_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
     segments: pd.DataFrame = field(default_factory=pd.DataFrame)
     segments_routed: pd.DataFrame = field(default_factory=pd.DataFrame)
+    notes: list[str] = field(default_factory=list)
 
     def origin_spread(self, metrics: tuple[str, ...] = ("auc", "log_loss", "ece")) -> pd.DataFrame:
         """Mean, standard deviation, min and max of each metric over the backtest origins."""
@@ -171,6 +174,8 @@ class ComparisonReport:
         pictures too (``write`` passes ``"figures"``)."""
         lines = [f"# {self.info.get('title', 'Model comparison')}", ""]
         lines += [_describe(self.info), ""]
+        if self.notes:
+            lines += ["## Notes", "", *[f"- {n}" for n in self.notes], ""]
         lines += [
             "## Metrics (95 % bootstrap intervals)",
             "",
@@ -281,6 +286,11 @@ class ComparisonReport:
             "text-align:right}img{max-width:100%}</style></head><body>",
             f"<h1>{html.escape(self.info.get('title', 'Model comparison'))}</h1>",
             f"<p>{html.escape(_describe(self.info))}</p>",
+            *(
+                ["<h2>Notes</h2><ul>", *[f"<li>{html.escape(n)}</li>" for n in self.notes], "</ul>"]
+                if self.notes
+                else []
+            ),
             CONTENTS,
             "<h2>Metrics (95 % bootstrap intervals)</h2>",
             self.table().to_html(),
@@ -347,7 +357,9 @@ class ComparisonReport:
         self.intervals.to_csv(paths["intervals"], index=False)
         self.by_band.to_csv(paths["by_band"], index=False)
         self.by_grade.to_csv(paths["by_grade"], index=False)
-        paths["info"].write_text(json.dumps(self.info, indent=2, default=str))
+        paths["info"].write_text(
+            json.dumps({**self.info, "notes": self.notes}, indent=2, default=str)
+        )
         for name, frame in (
             ("subsets", self.subsets),
             ("origins", self.origins),

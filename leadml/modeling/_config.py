@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from leadml.exceptions import ConfigError
 from leadml.features import FAMILIES, FeatureSpec, parse_duration
-from leadml.modeling._lgbm import default_params
+from leadml.modeling._lgbm import canonical_params, default_params
 
 __all__ = [
     "BacktestConfig",
@@ -169,7 +169,7 @@ class LightGBMConfig(_Section):
     @classmethod
     def _params(cls, v: dict[str, Any]) -> dict[str, Any]:
         default_params(1000, v)  # refuses class re-weighting now, not after the features
-        return v
+        return canonical_params(v)  # LightGBM's main names (an alias would not override)
 
     search: bool = False
     refit: bool = True
@@ -392,4 +392,7 @@ def describe_validation_error(exc: ValidationError, root: type[BaseModel]) -> st
             f"unknown key {where!r}{hint}; allowed: {sorted(allowed)}. "
             "Fix: correct or remove the key."
         )
+    msg = msg.removeprefix(f"{where}: ")
+    if "Fix:" in msg:
+        return f"field {where!r}: {msg}"
     return f"field {where!r}: {msg.rstrip('.')}. Fix the value of {where!r}."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ __all__ = [
     "DEFAULT_PARAMS",
     "SEARCH_GRID",
     "FitInfo",
+    "canonical_params",
     "default_params",
     "refit_booster",
     "train_booster",
@@ -68,11 +71,53 @@ class FitInfo:
     search: list[dict[str, Any]]
 
 
+@functools.cache
+def _param_names() -> dict[str, str]:
+    """Every LightGBM parameter name and alias -> its main name (from the installed LightGBM)."""
+    from lightgbm.basic import _ConfigAliases
+
+    table: dict[str, list[str]] = _ConfigAliases._get_all_param_aliases()
+    out = {main: main for main in table}
+    for main, aliases in table.items():
+        for alias in aliases:
+            out.setdefault(alias, main)
+    return out
+
+
+def canonical_params(params: Mapping[str, Any], where: str = "lightgbm.params") -> dict[str, Any]:
+    """``params`` with LightGBM's main names: an alias (``num_leaf``) becomes its main name
+    (``num_leaves``), so it overrides leadml's default instead of competing with it (LightGBM
+    would keep the main name's value). An unknown name, which LightGBM would ignore, or two names
+    for one parameter, is a :class:`ConfigError`."""
+    names = _param_names()
+    out: dict[str, Any] = {}
+    given: dict[str, str] = {}
+    for key, value in params.items():
+        main = names.get(str(key))
+        if main is None:
+            close = difflib.get_close_matches(str(key), list(names), n=1, cutoff=0.7)
+            hint = f" (did you mean {names[close[0]]!r}?)" if close else ""
+            raise ConfigError(
+                f"{where}: {key!r} is not a LightGBM parameter{hint}; LightGBM would ignore it. "
+                "Fix: correct or remove it (the names are listed in "
+                "https://lightgbm.readthedocs.io/en/stable/Parameters.html)."
+            )
+        if main in given:
+            raise ConfigError(
+                f"{where}: {given[main]!r} and {key!r} are the same LightGBM parameter "
+                f"({main!r}). Fix: keep one of them."
+            )
+        given[main] = str(key)
+        out[main] = value
+    return out
+
+
 def default_params(
     n_train: int, params: Mapping[str, Any] | None = None, seed: int = 0
 ) -> dict[str, Any]:
-    """The parameters LightGBM receives: defaults, then ``params``, then the fixed ones."""
-    out = {**DEFAULT_PARAMS, **(params or {})}
+    """The parameters LightGBM receives: defaults, then ``params`` (aliases resolved to
+    LightGBM's main names, unknown names refused), then the fixed ones."""
+    out = {**DEFAULT_PARAMS, **canonical_params(params or {})}
     bad = FORBIDDEN & set(out)
     if bad:
         raise ConfigError(
@@ -132,7 +177,7 @@ def train_booster(
         X_train, label=y_train, categorical_feature=categorical, free_raw_data=False
     )
     dvalid = lgb.Dataset(X_valid, label=y_valid, reference=dtrain, free_raw_data=False)
-    base = {**(params or {})}
+    base = canonical_params(params or {})
     candidates = [base]
     if search:
         keys = list(SEARCH_GRID)

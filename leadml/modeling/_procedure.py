@@ -125,29 +125,45 @@ def fit_procedure(
     t = np.asarray(t, dtype=np.int64)
     cal = config.calibration
     notes: list[str] = []
-    start, met = recent_block_start(
-        t, y, share=cal.share, min_conversions=cal.min_conversions, max_share=cal.max_share
-    )
-    C = t >= start
-    F = (t + gap <= start) & (t < start)
+    start, met, C, F = _blocks(t, y, cal, gap)
+    without_gap = ""
+    if gap > 0 and not _both(y[F]):
+        start0, met0, C0, F0 = _blocks(t, y, cal, 0)
+        without_gap = (
+            f" Without that gap, the rows before the latest block ({fmt(start0)} on) are "
+            f"{_describe(F0, t, y, fmt)} and the block {_describe(C0, t, y, fmt)}."
+        )
+        if _both(y[F0]) and _both(y[C0]):
+            notes.append(
+                f"calibration: the rows whose label was known when the calibration block starts "
+                f"({fmt(start)}: {_describe(F, t, y, fmt)}) lack converted or not-converted rows: "
+                "the history is short for a gap of one horizon inside the procedure. LightGBM is "
+                f"fitted on every row before the block instead ({fmt(start0)} on: "
+                f"{_describe(F0, t, y, fmt)}), whose label windows overlap the block's period, so "
+                "the early stopping and the calibration are a little optimistic (the backtest's "
+                "test rows are not affected)."
+            )
+            start, met, C, F = start0, met0, C0, F0
     if not met:
         notes.append(
             f"calibration: the latest block ({fmt(start)} on, {int(C.sum()):,} rows) holds "
             f"{int(y[C].sum()):,} conversions, fewer than calibration.min_conversions="
-            f"{cal.min_conversions}, at the limit of calibration.max_share={cal.max_share}."
+            f"{cal.min_conversions}: it grows no further than calibration.max_share="
+            f"{cal.max_share} of the rows, nor past the point where it would hold more "
+            f"conversions than the fitting rows ({int(y[F].sum()):,})."
         )
-    if not (y[C].any() and (1 - y[C]).any()):
+    if not _both(y[C]):
         raise ConfigError(
             f"train: the procedure's calibration block (the latest rows: {_describe(C, t, y, fmt)}) "
             "needs converted and not-converted rows. Fix: more history, or a larger "
             "calibration.share."
         )
-    if not (y[F].any() and (1 - y[F]).any()):
+    if not _both(y[F]):
         raise ConfigError(
             f"train: the procedure's fitting rows (those whose label was known when its "
             f"calibration block starts on {fmt(start)}: {_describe(F, t, y, fmt)}) need converted "
-            "and not-converted rows; the gap of one horizon before the block is long compared "
-            "with the history. Fix: a shorter horizon, more history, or a smaller "
+            f"and not-converted rows; the gap of one horizon before the block is long compared "
+            f"with the history.{without_gap} Fix: a shorter horizon, more history, or a smaller "
             "calibration.share."
         )
     if cal.method == "isotonic" and not (
@@ -282,6 +298,26 @@ def _recent_rate(
         "z": float(z),
         "applied": bool(abs(z) > min_z),
     }
+
+
+def _blocks(
+    t: np.ndarray, y: np.ndarray, cal: Any, gap: int
+) -> tuple[int, bool, np.ndarray, np.ndarray]:
+    """The calibration block's start, whether it holds min_conversions, the block ``C`` and the
+    fitting rows ``F`` (label known when ``C`` starts)."""
+    start, met = recent_block_start(
+        t,
+        y,
+        share=cal.share,
+        min_conversions=cal.min_conversions,
+        max_share=cal.max_share,
+        gap=gap,
+    )
+    return start, met, t >= start, (t + gap <= start) & (t < start)
+
+
+def _both(y: np.ndarray) -> bool:
+    return bool(y.any() and (1 - y).any())
 
 
 def _margin(booster: Any, X: pd.DataFrame) -> np.ndarray:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -572,18 +572,27 @@ def _backtest_origin(
     X_t = feats_t[spec_t.feature_names_]
     tr, te = fold.train, fold.test
     rules_x, y = lab.rules_x, lab.y
-    fitted_t = lab.fit(
-        spec_t,
-        X_t,
-        tr,
-        _open_windows(
-            X_t.loc[fold.gap].reset_index(drop=True),
-            rows.loc[fold.gap, ["lead_id", "as_of"]],
-            conv_at[fold.gap],
-            origin,
-            h,
-        ),
-    )
+    try:
+        fitted_t = lab.fit(
+            spec_t,
+            X_t,
+            tr,
+            _open_windows(
+                X_t.loc[fold.gap].reset_index(drop=True),
+                rows.loc[fold.gap, ["lead_id", "as_of"]],
+                conv_at[fold.gap],
+                origin,
+                h,
+            ),
+        )
+    except ConfigError as exc:
+        raise ConfigError(
+            f"backtest {i + 1}/{n_folds} (origin {origin:%Y-%m-%d}, the procedure on the "
+            f"{int(tr.sum()):,} rows whose label was known then, {int(y[tr].sum()):,} "
+            f"conversions; test block {int(te.sum()):,} rows, {int(y[te].sum()):,} conversions): "
+            f"{exc} Or give the backtest's training side more of the history: a smaller "
+            "backtest.min_test_conversions or backtest.test_share, or fewer backtest.origins."
+        ) from exc
     m_t = _bundle(spec_t, fitted_t)
     test_rows = rows.loc[te].reset_index(drop=True)
     rep = _report(
@@ -705,15 +714,29 @@ def train(
     y = rows["label"].to_numpy(dtype=np.int64)
     t = rows["as_of"].astype("datetime64[us, UTC]").astype("int64").to_numpy()
     gap_us = int(cfg.gap_td / pd.Timedelta(microseconds=1))
-    folds = plan_backtest(
-        t,
-        y,
-        gap=gap_us,
-        origins=cfg.backtest.origins,
-        test_share=cfg.backtest.test_share,
-        min_test_conversions=cfg.backtest.min_test_conversions,
-        fmt=_fmt_us,
-    )
+    try:
+        folds = plan_backtest(
+            t,
+            y,
+            gap=gap_us,
+            origins=cfg.backtest.origins,
+            test_share=cfg.backtest.test_share,
+            min_test_conversions=cfg.backtest.min_test_conversions,
+            fmt=_fmt_us,
+        )
+    except ConfigError as exc:
+        if lr.label_start is None:
+            raise
+        early = sum(p["rows"] for p in lr.left_out if p["part"].startswith("left out: before"))
+        raise ConfigError(
+            f"{exc} These are the rows left after conversion tracking was taken to start on "
+            f"{lr.label_start:%Y-%m-%d %H:%M} (label_start: {cfg.label_start}): {early:,} earlier "
+            f"labelled rows were left out, and {len(rows):,} rows from "
+            f"{rows['as_of'].min():%Y-%m-%d} to {rows['as_of'].max():%Y-%m-%d} remain. If "
+            "conversions were recorded before then and there were none, label_start: none keeps "
+            "those rows."
+        ) from exc
+    notes += _short_test_notes(folds, y, cfg, _fmt_us)
     spec_p = _fit_spec(spec, cfg, data, lr.end)
     n_open = len(lr.open_rows) if cfg.calibration.recent_rate else 0
     _progress.stage(f"features for {len(rows):,} labelled rows and {n_open:,} open ones (DuckDB)")
@@ -872,8 +895,10 @@ def train(
             "trained_at": str(pd.Timestamp.now(tz="UTC").floor("s")),
             "versions": library_versions(),
             "scorecard": rules.name,
+            "notes": list(notes),
         }
     )
+    report.notes = list(notes)
     training_set = pd.concat(
         [rows[["lead_id", "as_of", "label"]], feats_p.drop(columns=["lead_id", "as_of"])], axis=1
     )
@@ -1066,6 +1091,22 @@ def _window(frame: pd.DataFrame) -> list[str]:
     return [str(frame["as_of"].min()), str(frame["as_of"].max())] if len(frame) else []
 
 
+def _short_test_notes(
+    folds: Sequence[BacktestFold], y: np.ndarray, cfg: TrainConfig, fmt: Callable[[int], str]
+) -> list[str]:
+    """A note per backtest fold whose test block holds fewer than min_test_conversions."""
+    need = cfg.backtest.min_test_conversions
+    return [
+        f"backtest: the test block from {fmt(f.origin)} on ({int(f.test.sum()):,} rows) holds "
+        f"{int(y[f.test].sum()):,} conversions, fewer than backtest.min_test_conversions={need}: "
+        "the history is small, and a larger block would take more than half the rows or leave "
+        f"its training rows fewer conversions than it has ({int(y[f.train].sum()):,}). Its "
+        "figures are noisy: read the intervals."
+        for f in folds
+        if not f.conversions_met
+    ]
+
+
 def _fold_meta(fold: BacktestFold, rows: pd.DataFrame, cfg: TrainConfig) -> dict[str, Any]:
     return {
         "origin": str(pd.Timestamp(fold.origin, unit="us", tz="UTC")),
@@ -1081,6 +1122,7 @@ def _fold_meta(fold: BacktestFold, rows: pd.DataFrame, cfg: TrainConfig) -> dict
             "train": int(rows.loc[fold.train, "label"].sum()),
             "test": int(rows.loc[fold.test, "label"].sum()),
         },
+        "test_conversions_met": bool(fold.conversions_met),
     }
 
 
@@ -1185,6 +1227,7 @@ def evaluate_model(
     lr = labelled_rows(data, cfg, cutoffs, caller="evaluate")
     rows = lr.rows
     censored = sum(p["rows"] for p in lr.left_out)
+    parts: list[dict[str, Any]] = []
     window = (model.metadata.get("production") or {}).get("train_window") or []
     trained_to = pd.Timestamp(window[1]) if window else None
     title = "Saved model on labelled data after its training window"
@@ -1207,7 +1250,16 @@ def evaluate_model(
                 f"{rows['as_of'].max()}). Fix: evaluate on data collected since, or pass "
                 "in_sample=True (CLI: --in-sample) for in-sample figures, labelled as such."
             )
+        parts.append(
+            _part(
+                "left out: in the model's training window",
+                rows.loc[~after],
+                f"as_of at or before its last training cut-off {trained_to:%Y-%m-%d %H:%M}",
+            )
+        )
         rows = rows.loc[after].reset_index(drop=True)
+    parts.insert(0, _part("evaluated", rows, "IN-SAMPLE" if in_sample else "out of sample"))
+    parts += lr.left_out
     y = rows["label"].to_numpy(dtype=int)
     feats, rules_x = model.features(data, cutoffs=rows[["lead_id", "as_of"]])
     report = _report(
@@ -1230,6 +1282,7 @@ def evaluate_model(
             "model_trained_to": None if trained_to is None else str(trained_to),
         }
     )
+    report.data_summary = pd.DataFrame(parts)
     return report
 
 
@@ -1385,6 +1438,9 @@ def train_flat(
         test_share=cfg.backtest.test_share,
         min_test_conversions=cfg.backtest.min_test_conversions,
     )[0]
+    short = _short_test_notes(
+        [fold], y, cfg, (lambda v: f"row {v}") if split != "time" else _fmt_us
+    )
 
     def fit_on(mask: np.ndarray) -> tuple[FeatureSpec, pd.DataFrame, Fitted]:
         spec = cfg.features.spec(exclude=[], behaviour=False).fit(
@@ -1457,7 +1513,7 @@ def train_flat(
         )
         _attach_segments(model, report, choice)
     window = np.where(fold.train, "train", np.where(te, "test", "gap")).astype(object)
-    notes = leakage_notes(X_p, y, rows["lead_id"].to_numpy(), spec_p)
+    notes = short + leakage_notes(X_p, y, rows["lead_id"].to_numpy(), spec_p)
     notes += [f"backtest: {x}" for x in fitted_t.notes] + [
         f"production fit: {x}" for x in fitted_p.notes
     ]
@@ -1487,8 +1543,10 @@ def train_flat(
             "inputs_hash": _inputs_hash(table),
             "trained_at": str(pd.Timestamp.now(tz="UTC").floor("s")),
             "versions": library_versions(),
+            "notes": list(notes),
         }
     )
+    report.notes = list(notes)
     training_set = pd.concat([rows, X_p], axis=1)
     training_set["window"] = window
     training_set["order"] = t  # the order the backtest and the calibration block follow

@@ -73,7 +73,10 @@ def _where(values: pd.Series, mask: np.ndarray, ids: pd.Series | None) -> str:
     rows = np.flatnonzero(mask)
     shown = ", ".join(repr(str(v)) for v in pd.unique(values.to_numpy()[rows])[:3])
     if ids is not None:
-        lead = ", ".join(repr(v) for v in pd.unique(ids.to_numpy()[rows])[:5])
+        lead = ", ".join(
+            repr(v.item() if isinstance(v, np.generic) else v)
+            for v in pd.unique(ids.to_numpy()[rows])[:5]
+        )
         return f"{shown} (lead ids {lead}; rows {', '.join(str(r) for r in rows[:5])})"
     return f"{shown} (rows {', '.join(str(r) for r in rows[:5])})"
 
@@ -174,9 +177,16 @@ def parse_times(
     given = time_format is not None
     if time_format is None:
         num = pd.to_numeric(present, errors="coerce")
+        full = pd.to_numeric(text, errors="coerce")
         if num.notna().all():  # text holding Unix times
-            full = pd.to_numeric(text, errors="coerce")
             return _epoch(full, None, s, table, column, ids)
+        if num.notna().mean() > 0.5:  # mostly Unix times: the other values are the offenders
+            bad = (full.isna() & ~blank).to_numpy()
+            raise DataContractError(
+                f"{table}.{column}: {int(bad.sum())} value(s) are not numbers although the other "
+                f"{int(num.notna().sum()):,} are (Unix times): {_where(s, bad, ids)}. "
+                f"{_fix(table, column)}"
+            )
         time_format = _detect(present, table, column, ids)
     parsed = _parse(text, time_format)
     bad = (parsed.isna() & ~blank).to_numpy()

@@ -79,7 +79,7 @@ def test_plan_backtest_properties(data, gap, origins, share, min_conv):
         message = str(exc)
         folds = []
     if not folds:
-        assert "no conversion" in message or "distinct cut-off times" in message
+        assert any(k in message for k in ("no conversion", "distinct cut-off time", "converted"))
         return
     assert len(folds) == origins
     for i, f in enumerate(folds):
@@ -114,8 +114,64 @@ def test_backtest_needs_conversions_on_both_sides():
     t = np.arange(100, dtype=np.int64)
     y = np.zeros(100, dtype=int)
     y[95:] = 1  # conversions only at the very end
-    with pytest.raises(ConfigError, match=r"training rows of the fold .* no conversion"):
+    with pytest.raises(
+        ConfigError, match=r"no row before the test block \(from 80 on\) converted.*first converted"
+    ):
         plan_backtest(t, y, gap=10, test_share=0.2, min_test_conversions=1)
+    y[:] = 0
+    y[[75, 78, 95]] = 1  # before the test block, but only in the gap: the gap is to blame
+    with pytest.raises(ConfigError, match=r"training rows of the fold .* no conversion.*gap"):
+        plan_backtest(t, y, gap=10, test_share=0.2, min_test_conversions=1)
+    with pytest.raises(ConfigError, match=r"1 distinct cut-off time"):
+        plan_backtest(np.zeros(5, dtype=np.int64), y[:5], gap=0, test_share=0.2)
+
+
+@given(
+    data=labelled(),
+    gap=st.integers(0, 30),
+    share=st.floats(0.05, 0.45),
+    min_conv=st.integers(1, 200),
+)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_a_block_never_grows_past_the_conversions_of_the_rows_before_it(data, gap, share, min_conv):
+    t, y = data
+    if len(np.unique(t)) < 2:
+        return
+    start, met = recent_block_start(
+        t, y, share=share, min_conversions=min_conv, max_share=0.9, gap=gap
+    )
+    block = t >= start
+    known = (t + gap <= start) & (t < start)
+    assert met == (y[block].sum() >= min_conv)
+    later = np.unique(t[t > start])
+    if y[block].sum() > y[known].sum() and len(later):
+        # larger than the balance only to hold its share of the rows (or one time before it)
+        nxt = t >= later[0]
+        assert nxt.sum() < share * len(t) or start == np.unique(t)[1]
+    # and no smaller than it needs to be: one time earlier breaks the balance, max_share or met
+    earlier = np.unique(t[t < start])
+    if not met and len(earlier) > 1:
+        s2 = earlier[-1]
+        b2 = t >= s2
+        k2 = (t + gap <= s2) & (t < s2)
+        assert y[b2].sum() > y[k2].sum() or b2.sum() > max(0.9 * len(t), (t == t.max()).sum())
+
+
+def test_a_short_history_gives_the_test_block_fewer_conversions_and_says_so():
+    # one row per day, 5 % convert: 100 test conversions would leave the training side none
+    rng = np.random.default_rng(0)
+    t = np.arange(1500, dtype=np.int64)
+    y = (rng.random(1500) < 0.05).astype(int)
+    f = plan_backtest(t, y, gap=30, test_share=0.2, min_test_conversions=100)[0]
+    assert not f.conversions_met
+    assert 0 < y[f.test].sum() <= y[f.train].sum()
+    assert f.test.sum() >= 0.2 * len(t)
+    # with enough history the requirement is met as before
+    t = np.arange(6000, dtype=np.int64)
+    y = (rng.random(6000) < 0.05).astype(int)
+    f = plan_backtest(t, y, gap=30, test_share=0.2, min_test_conversions=100)[0]
+    assert f.conversions_met
+    assert y[f.test].sum() >= 100
 
 
 def test_zero_gap_keeps_the_origin_row_out_of_training():

@@ -65,6 +65,20 @@ def test_config_refuses_unknown_keys_with_the_field_named():
         train(crm.leads, crm.events, crm.conversions, every="7d", lead_policy="hash")
 
 
+def test_lightgbm_parameters_are_checked_against_lightgbm():
+    with pytest.raises(
+        ConfigError, match=r"'num_leafs' is not a LightGBM parameter \(did you mean 'num_leaves'"
+    ):
+        TrainConfig.from_dict({"lightgbm": {"params": {"num_leafs": 5}}})
+    with pytest.raises(ConfigError, match=r"'num_leaf' and 'num_leaves' are the same"):
+        TrainConfig.from_dict({"lightgbm": {"params": {"num_leaf": 5, "num_leaves": 3}}})
+    with pytest.raises(ConfigError, match=r"is_unbalance.*re-weight the classes"):
+        TrainConfig.from_dict({"lightgbm": {"params": {"unbalance": True}}})
+    # an alias becomes the main name, so it overrides leadml's default (num_leaves 7)
+    cfg = TrainConfig.from_dict({"lightgbm": {"params": {"num_leaf": 5}}})
+    assert cfg.lightgbm.params == {"num_leaves": 5}
+
+
 def test_config_yaml_round_trip(tmp_path):
     cfg = TrainConfig(
         horizon=14,
@@ -166,6 +180,49 @@ def test_tracking_that_starts_late_is_detected_and_the_early_rows_left_out():
     early = kept.training_set[kept.training_set["as_of"] + pd.Timedelta("30D") < first]
     assert len(early)
     assert early["label"].sum() == 0
+
+
+def test_late_tracking_with_one_decision_per_lead_trains_on_a_short_history():
+    # tracking from day 100 of 240, one cut-off per lead: about 4 horizons of labelled history
+    # and 40-odd conversions. A test block of 100 conversions would leave training none.
+    crm = _crm(n=2000, days=240, conversions_from_day=100, seed=5)
+    cut = crm.sample_cutoffs(per_lead=1, seed=0)[["lead_id", "as_of"]]
+    res = _train(crm, cutoffs=cut)
+    conv = res.model.metadata["backtest"]["conversions"]
+    assert 0 < conv["test"] <= conv["train"]
+    assert not res.model.metadata["backtest"]["test_conversions_met"]
+    assert any("fewer than backtest.min_test_conversions=100" in n for n in res.notes)
+    assert res.split_summary.attrs["backtest_share"] == 1.0
+    # shorter still (tracking from day 150): no room for a horizon's gap inside the procedure too;
+    # it fits on every row before its calibration block and says so
+    crm = _crm(n=3000, days=240, conversions_from_day=150, seed=5)
+    cut = crm.sample_cutoffs(per_lead=1, seed=0)[["lead_id", "as_of"]]
+    res = _train(crm, cutoffs=cut)
+    assert any("LightGBM is fitted on every row before the block" in n for n in res.notes)
+    assert res.model.calibrator.a > 0
+
+
+def test_too_little_history_after_late_tracking_names_the_tracking_start():
+    crm = _crm(n=1500, days=240)
+    late = crm.conversions[
+        crm.conversions["converted_at"] > crm.observed_until - pd.Timedelta(days=40)
+    ]
+    with pytest.raises(
+        ConfigError,
+        match=r"backtest: .*conversion tracking was taken to start on .*"
+        r"label_start: auto.*earlier labelled rows were left out",
+    ):
+        train(crm.leads, crm.events, late, every="7d", n_boot=0, observed_until=crm.observed_until)
+    with pytest.raises(ConfigError, match=r"with no conversion; .* the first converted row is at"):
+        train(
+            crm.leads,
+            crm.events,
+            late,
+            every="7d",
+            n_boot=0,
+            observed_until=crm.observed_until,
+            label_start="none",
+        )
 
 
 def test_no_late_tracking_detected_on_ordinary_data(small):
@@ -400,6 +457,10 @@ def test_evaluate_says_what_it_evaluates(small):
     )
     trained_to = pd.Timestamp(older.model.metadata["production"]["train_window"][1])
     assert pd.Timestamp(rep.info["window"].split(" .. ")[0], tz="UTC") > trained_to
+    parts = rep.data_summary.set_index("part")
+    assert parts.loc["evaluated", "rows"] == rep.info["rows"]
+    assert parts.loc["left out: in the model's training window", "rows"] > 0
+    assert parts.loc["left out: in the model's training window", "to"] <= trained_to
     assert not rep.info["in_sample"]
 
 

@@ -71,6 +71,18 @@ def test_a_column_mixing_formats_is_an_error_with_examples():
         DataContractError, match=r"no known time format reads values such as 'soon'"
     ):
         _parse(["soon", "later"])
+    # Unix times with a date among them: the date is the offender, named with its lead id
+    with pytest.raises(
+        DataContractError,
+        match=r"1 value\(s\) are not numbers although the other 2 are \(Unix times\): "
+        r"'12\.5\.2024' \(lead ids 8; rows 1\)",
+    ):
+        parse_times(
+            pd.Series(["1715403835", "12.5.2024", "1715426788"]),
+            table="leads",
+            column="created_at",
+            ids=pd.Series(np.array([7, 8, 9], dtype=np.int64)),
+        )
 
 
 def test_iso_with_offsets_naive_and_missing():
