@@ -125,6 +125,8 @@ def plan_backtest(
     y = np.asarray(y, dtype=np.int64)
     if origins < 1:
         raise ConfigError(f"backtest.origins must be >= 1, got {origins}.")
+    if len(t) == 0:
+        raise ConfigError("backtest: no labelled rows.")
     folds: list[BacktestFold] = []
     end: int | None = None
     for k in range(origins):

@@ -725,9 +725,9 @@ def train(
             fmt=_fmt_us,
         )
     except ConfigError as exc:
-        if lr.label_start is None:
-            raise
         early = sum(p["rows"] for p in lr.left_out if p["part"].startswith("left out: before"))
+        if lr.label_start is None or not early:
+            raise
         raise ConfigError(
             f"{exc} These are the rows left after conversion tracking was taken to start on "
             f"{lr.label_start:%Y-%m-%d %H:%M} (label_start: {cfg.label_start}): {early:,} earlier "
@@ -776,7 +776,9 @@ def train(
     )
     per_origin = [row for run in runs for row in run["per_origin"]]
     report, model_t = runs[-1]["report"], runs[-1]["model"]
-    notes += [f"backtest: {n}" for n in runs[-1]["notes"]]
+    for k, run in enumerate(runs):  # every origin's notes (the latest one's without a number)
+        at = "" if k == len(runs) - 1 else f" {k + 1}/{len(runs)}"
+        notes += [f"backtest{at}: {n}" for n in run["notes"]]
     assert report is not None
     assert model_t is not None
     _progress.stage(f"production fit on all {len(rows):,} labelled rows")

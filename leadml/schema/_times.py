@@ -180,7 +180,8 @@ def parse_times(
         full = pd.to_numeric(text, errors="coerce")
         if num.notna().all():  # text holding Unix times
             return _epoch(full, None, s, table, column, ids)
-        if num.notna().mean() > 0.5:  # mostly Unix times: the other values are the offenders
+        if num.notna().mean() > 0.5 and _parse(present, "ISO8601").isna().any():
+            # mostly Unix times (and not ISO dates such as 20240101): the others are the offenders
             bad = (full.isna() & ~blank).to_numpy()
             raise DataContractError(
                 f"{table}.{column}: {int(bad.sum())} value(s) are not numbers although the other "

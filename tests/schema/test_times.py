@@ -71,6 +71,9 @@ def test_a_column_mixing_formats_is_an_error_with_examples():
         DataContractError, match=r"no known time format reads values such as 'soon'"
     ):
         _parse(["soon", "later"])
+    # compact ISO dates look like numbers but are dates
+    out = _parse(["20240101", "20240102", "2024-01-03"])
+    assert out.iloc[2] == pd.Timestamp("2024-01-03", tz="UTC")
     # Unix times with a date among them: the date is the offender, named with its lead id
     with pytest.raises(
         DataContractError,
