@@ -168,8 +168,9 @@ class LightGBMConfig(_Section):
     @field_validator("params")
     @classmethod
     def _params(cls, v: dict[str, Any]) -> dict[str, Any]:
-        default_params(1000, v)  # refuses class re-weighting now, not after the features
-        return canonical_params(v)  # LightGBM's main names (an alias would not override)
+        out = canonical_params(v)  # LightGBM's main names (an alias would not override)
+        default_params(1000, out)  # refuses class re-weighting now, not after the features
+        return out
 
     search: bool = False
     refit: bool = True

@@ -138,7 +138,7 @@ def fit_procedure(
                 f"calibration: the rows whose label was known when the calibration block starts "
                 f"({fmt(start)}: {_describe(F, t, y, fmt)}) lack converted or not-converted rows: "
                 "the history is short for a gap of one horizon inside the procedure. LightGBM is "
-                f"fitted on every row before the block instead ({fmt(start0)} on: "
+                f"fitted on every row before the block instead (before {fmt(start0)}: "
                 f"{_describe(F0, t, y, fmt)}), whose label windows overlap the block's period, so "
                 "the early stopping and the calibration are a little optimistic (the backtest's "
                 "test rows are not affected)."

@@ -1440,9 +1440,8 @@ def train_flat(
         test_share=cfg.backtest.test_share,
         min_test_conversions=cfg.backtest.min_test_conversions,
     )[0]
-    short = _short_test_notes(
-        [fold], y, cfg, (lambda v: f"row {v}") if split != "time" else _fmt_us
-    )
+    fmt: Callable[[int], str] = (lambda v: f"row {v}") if split != "time" else _fmt_us
+    short = _short_test_notes([fold], y, cfg, fmt)
 
     def fit_on(mask: np.ndarray) -> tuple[FeatureSpec, pd.DataFrame, Fitted]:
         spec = cfg.features.spec(exclude=[], behaviour=False).fit(
@@ -1458,7 +1457,7 @@ def train_flat(
             rules=rules,
             config=cfg,
             gap=0,
-            fmt=lambda v: f"row {v}" if split != "time" else _fmt_us(v),
+            fmt=fmt,
         )
         return spec, X, fitted
 
@@ -1495,7 +1494,7 @@ def train_flat(
                 rules=rules,
                 config=cfg,
                 gap=0,
-                fmt=lambda v: f"row {v}" if split != "time" else _fmt_us(v),
+                fmt=fmt,
             )
             return _bundle(spec_s, fitted)
 
