@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from leadml.exceptions import ConfigError
 from leadml.features import FAMILIES, FeatureSpec, parse_duration
-from leadml.modeling._lgbm import canonical_params, default_params
+from leadml.modeling._lgbm import canonical_params, refuse_unsupported
 
 __all__ = [
     "BacktestConfig",
@@ -169,7 +169,7 @@ class LightGBMConfig(_Section):
     @classmethod
     def _params(cls, v: dict[str, Any]) -> dict[str, Any]:
         out = canonical_params(v)  # LightGBM's main names (an alias would not override)
-        default_params(1000, out)  # refuses class re-weighting now, not after the features
+        refuse_unsupported(out)  # class re-weighting refused now, not after the features
         return out
 
     search: bool = False

@@ -112,27 +112,32 @@ def canonical_params(params: Mapping[str, Any], where: str = "lightgbm.params") 
     return out
 
 
-def default_params(
-    n_train: int, params: Mapping[str, Any] | None = None, seed: int = 0
-) -> dict[str, Any]:
-    """The parameters LightGBM receives: defaults, then ``params`` (aliases resolved to
-    LightGBM's main names, unknown names refused), then the fixed ones."""
-    out = {**DEFAULT_PARAMS, **canonical_params(params or {})}
-    bad = FORBIDDEN & set(out)
+def refuse_unsupported(params: Mapping[str, Any]) -> None:
+    """A :class:`ConfigError` for parameters (under LightGBM's main names) that leadml does not
+    allow: class re-weighting, which breaks calibration, and linear leaves."""
+    bad = FORBIDDEN & set(params)
     if bad:
         raise ConfigError(
             f"LightGBM parameter(s) {sorted(bad)} re-weight the classes and break probability "
             "calibration; leadml does not allow them. Fix: remove them (rare conversions are fine "
             "without re-weighting)."
         )
-    linear = {"linear_tree", "linear_trees"} & {k for k, v in out.items() if v}
-    if linear:
+    if params.get("linear_tree"):
         raise ConfigError(
-            f"LightGBM parameter {sorted(linear)[0]!r}: leaves with linear models are not "
+            "LightGBM parameter 'linear_tree': leaves with linear models are not "
             "supported: leadml's exact reasons read constant leaves, so the "
             "explanations would be wrong (and it did not improve the backtest AUC: "
             "benchmarks/README.md). Fix: remove it."
         )
+
+
+def default_params(
+    n_train: int, params: Mapping[str, Any] | None = None, seed: int = 0
+) -> dict[str, Any]:
+    """The parameters LightGBM receives: defaults, then ``params`` (aliases resolved to
+    LightGBM's main names, unknown names refused), then the fixed ones."""
+    out = {**DEFAULT_PARAMS, **canonical_params(params or {})}
+    refuse_unsupported(out)
     auto = max(20, round(float(np.sqrt(n_train))))
     mdl = out.get("min_data_in_leaf")
     if mdl == "auto":
