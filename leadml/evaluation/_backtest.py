@@ -56,8 +56,9 @@ def recent_block_start(
 ) -> tuple[int, bool]:
     """Start of the most recent block: the latest time ``s`` such that the rows with
     ``t >= s`` are at least ``share`` of ``n_total`` rows (default: all of ``t``) and hold at least
-    ``min_conversions`` conversions, but never more than ``max_share`` of the rows, and never
-    all of them (at least one distinct time stays before the block).
+    ``min_conversions`` conversions, but never more than ``max_share`` of the rows of ``t``
+    (``n_total`` sizes ``share`` only), and never all of them (at least one distinct time stays
+    before the block).
 
     With ``gap``, the block grows for conversions only while it holds no more of them than the
     rows whose label was known when it starts (``t + gap <= s``): on a small history, growing it
@@ -94,8 +95,9 @@ def recent_block_start(
         i_bal = int(balanced.min()) if len(balanced) else len(uniq) - 1
         i_conv = max(i_conv, i_bal)
     i = min(i_rows, i_conv)
-    # never more than max_share of the rows, never everything
-    i_lo = int(np.flatnonzero(rows_ge <= max(max_share * n, rows_at[-1])).min())
+    # never more than max_share of these rows (an earlier fold's: those before its end), never
+    # everything
+    i_lo = int(np.flatnonzero(rows_ge <= max(max_share * len(t), rows_at[-1])).min())
     i = max(i, i_lo, 1)
     return int(uniq[i]), bool(conv_ge[i] >= min_conversions)
 

@@ -92,6 +92,12 @@ def test_plan_backtest_properties(data, gap, origins, share, min_conv):
             assert f.test_end == folds[i + 1].origin
         assert not (f.train & f.test).any()
         assert not (f.gap & (f.train | f.test)).any()
+        # a test block holds at most max_share (0.5) of the rows before its end, unless only
+        # its last time's rows or a single earlier time remain
+        before_end = t < f.test_end if f.test_end is not None else np.ones(len(t), dtype=bool)
+        last_rows = int((t[before_end] == t[before_end].max()).sum())
+        if f.test.sum() > max(0.5 * before_end.sum(), last_rows):
+            assert len(np.unique(t[before_end & (t < f.origin)])) == 1
         assert (f.gap == ((t < f.origin) & ~f.train)).all()
         # every window has conversions
         assert y[f.train].sum() > 0
