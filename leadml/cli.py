@@ -759,8 +759,17 @@ def train_flat(
     segment: Annotated[
         str | None, typer.Option(help="Column: a model per segment value where it wins.")
     ] = None,
+    mlflow: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
+    tracking_uri: TrackingUri = None,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "leadml",
+    register: Annotated[
+        str | None, typer.Option(help="Register the model under this name (alias challenger).")
+    ] = None,
 ) -> None:
-    """Flat mode: train and compare on one row per lead (a CRM export with a label)."""
+    """Flat mode: train and compare on one row per lead (a CRM export with a label).
+
+    Logged to MLflow like ``train``; the registered model scores rows of ``lead_id`` and the
+    profile columns (no ``created_at``, ``as_of`` or events)."""
     from leadml.modeling import LeadScoringModel
     from leadml.modeling import train_flat as train_flat_model
 
@@ -783,6 +792,8 @@ def train_flat(
     paths = res.report.write(out / "report")
     console.print(f"model saved to {out}; report: {paths['html']}")
     print_figures(paths)
+    if mlflow or register:
+        _log_mlflow(res, tracking_uri, experiment, register, rules)
 
 
 @command()

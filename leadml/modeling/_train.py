@@ -1416,8 +1416,9 @@ def train_flat(
         t = np.random.default_rng(cfg.seed).permutation(n).astype(np.int64)
     else:
         raise ConfigError(f"train_flat: split must be 'time', 'order' or 'random', got {split!r}.")
+    # the time column orders the rows; it is never a feature (as build_flat_training_set)
     prof = table.reset_index(drop=True).drop(
-        columns=[c for c in [label, *exclude] if c in table.columns]
+        columns=[c for c in [label, time_column, *exclude] if c is not None and c in table.columns]
     )
     prof = (
         prof.rename(columns={id_column: "lead_id"})

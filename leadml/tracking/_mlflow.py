@@ -96,7 +96,10 @@ def _example(model: Any) -> pd.DataFrame:
     from leadml.tracking._pyfunc import records_from_tables
 
     spec = model.spec
-    lead: dict[str, Any] = {"lead_id": "example-lead", "created_at": "2024-01-01T00:00:00Z"}
+    flat = bool(getattr(model, "is_flat", False))
+    lead: dict[str, Any] = {"lead_id": "example-lead"}
+    if not flat:
+        lead["created_at"] = "2024-01-01T00:00:00Z"
     for c in spec.categorical_:
         levels = [v for v in spec.levels_[c] if v != "__other__"]
         lead[c] = levels[0] if levels else None
@@ -109,6 +112,8 @@ def _example(model: Any) -> pd.DataFrame:
             getattr(x, "field", None) for _, x in model.scorecard.config_.rules
         }:
             lead[r] = None
+    if flat:  # one row per lead: no time, no events
+        return records_from_tables(pd.DataFrame([lead]))
     events = None
     if spec.behaviour and spec.event_types_:
         t = spec.event_types_[0]

@@ -24,6 +24,10 @@ One row per lead to score (a batch is several rows; one lead is one row):
   ``[{"timestamp": "...", "event_type": "page_view", "detail": "/pricing"}, ...]``;
   only events strictly before ``as_of`` count.
 
+A flat model (``train_flat``: one row per lead, no events, no time) takes ``lead_id`` and the
+profile columns only; ``created_at``, ``as_of`` and ``events`` do not apply to it (``events`` is
+an error, ``as_of`` is echoed).
+
 Parameters (``params``): ``reasons`` (int, default 3): reasons per direction.
 Output: ``lead_id, as_of, p_convert, score, grade, band, fit_score, engagement_score``,
 ``reason_1..k``, ``reason_neg_1..k``, ``scorecard_reasons``, ``model_name``, ``model_version``.
@@ -35,9 +39,10 @@ def records_from_tables(
 ) -> pd.DataFrame:
     """Build the MLflow model's input (one row per lead, events as JSON) from contract tables."""
     out = leads.copy()
-    out["created_at"] = pd.to_datetime(out["created_at"], utc=True).dt.strftime(
-        "%Y-%m-%dT%H:%M:%S.%fZ"
-    )
+    if "created_at" in out.columns:  # a flat model's leads need none
+        out["created_at"] = pd.to_datetime(out["created_at"], utc=True).dt.strftime(
+            "%Y-%m-%dT%H:%M:%S.%fZ"
+        )
     if as_of is not None:
         out["as_of"] = pd.Timestamp(as_of).isoformat()
     if events is not None:
@@ -57,6 +62,30 @@ def records_from_tables(
         ):
             out[c] = out[c].astype(object).where(out[c].notna(), None)
     return out.reset_index(drop=True)
+
+
+def _flat_tables(df: pd.DataFrame) -> tuple[pd.DataFrame, None, pd.DataFrame | None]:
+    """A flat model's input: ``lead_id`` and the profile columns; ``as_of`` is only echoed."""
+    if "lead_id" not in df.columns:
+        raise DataContractError(
+            f"model input: column 'lead_id' missing; received {list(df.columns)[:12]}. Fix: "
+            "send one row per lead with lead_id and the profile columns (a flat model)."
+        )
+    if "events" in df.columns:
+        given = df["events"].map(lambda v: v is not None and v == v and v not in ("", "[]"))
+        if given.any():
+            raise DataContractError(
+                "model input.events: this is a flat model (one row per lead, trained without "
+                f"events); leads {df.loc[given, 'lead_id'].head(5).tolist()} have events. Fix: "
+                "send the profile columns only, or score with a model trained on events."
+            )
+    leads = df.drop(columns=[c for c in ("events", "as_of") if c in df.columns])
+    cut = None
+    if "as_of" in df.columns:
+        cut = pd.DataFrame(
+            {"lead_id": df["lead_id"], "as_of": pd.to_datetime(df["as_of"], utc=True)}
+        )
+    return leads, None, cut
 
 
 def _tables(model_input: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -101,9 +130,17 @@ def _tables(model_input: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
 def score_records(model: Any, model_input: Any, params: dict[str, Any]) -> pd.DataFrame:
     """Score the MLflow input rows with a LeadScoringModel; one output row per input row."""
     k = int(params.get("reasons", 3))
-    leads, events, cut = _tables(model_input)
-    scores = model.score(leads, events, cutoffs=cut, reasons=k)
-    scores["as_of"] = scores["as_of"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if getattr(model, "is_flat", False):
+        df = pd.DataFrame(model_input).reset_index(drop=True)
+        leads, _, flat_cut = _flat_tables(df)
+        scores = model.score(leads, cutoffs=flat_cut, reasons=k)
+        if flat_cut is None:  # a flat model has no time: no as_of unless one was sent
+            scores = scores.drop(columns="as_of")
+    else:
+        leads, events, cut = _tables(model_input)
+        scores = model.score(leads, events, cutoffs=cut, reasons=k)
+    if "as_of" in scores.columns:
+        scores["as_of"] = scores["as_of"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     scores["model_name"], scores["model_version"] = model_identity(model)
     return scores
 

@@ -265,7 +265,10 @@ def test_flat_mode_trains_scores_and_roundtrips(tmp_path):
             "id": [f"x{i}" for i in range(n)],
             "source": rng.choice(["web", "ads", "Select", "partner"], n),
             "visits": rng.poisson(3, n).astype(float),
-            "when": pd.date_range("2023-01-01", periods=n, freq="h", tz="UTC"),
+            # text, as a CSV export gives it: the time orders the rows and is never a feature
+            "when": pd.date_range("2023-01-01", periods=n, freq="h", tz="UTC").strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
             "sales_note": rng.choice(["good", "bad"], n),
         }
     )
@@ -290,6 +293,7 @@ def test_flat_mode_trains_scores_and_roundtrips(tmp_path):
     oracle = roc_auc(res.training_set.loc[test, "label"], 1 / (1 + np.exp(-logit[test.to_numpy()])))
     assert res.report.metrics.loc["lightgbm", "auc"] > oracle - 0.05
     assert "sales_note" not in res.model.feature_names
+    assert res.model.feature_names == ["source", "visits"]
     path = res.model.save(tmp_path / "flat")
     loaded = LeadScoringModel.load(path)
     leads = table.drop(columns=["won"]).rename(columns={"id": "lead_id"}).head(50)

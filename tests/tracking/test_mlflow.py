@@ -265,3 +265,73 @@ def test_the_registry_lookup_at_load_needs_an_explicit_tracking_uri(monkeypatch,
     t0 = time.time()
     assert registered_version_of_run("it's", "abc") is None
     assert time.time() - t0 < 30
+
+
+def test_train_flat_logs_and_registers_a_flat_model_that_scores_without_times(tmp_path):
+    """``leadml train-flat`` logs to MLflow like ``train``; the registered flat model takes
+    lead_id and the profile columns (no created_at, as_of or events), through pyfunc and the
+    CLI, with the saved model's scores."""
+    import mlflow
+    import yaml
+
+    from leadml import load_model
+    from leadml.exceptions import DataContractError
+    from leadml.tracking._pyfunc import score_records
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    table = pd.DataFrame(
+        {
+            "id": [f"L{i}" for i in range(n)],
+            "industry": rng.choice(["saas", "retail", "health"], n),
+            "employees": rng.integers(1, 500, n).astype(float),
+            "created": pd.date_range("2024-01-01", periods=n, freq="4h"),
+        }
+    )
+    logit = -2 + (table["industry"] == "saas") * 1.2 + np.log(table["employees"]) * 0.2
+    table["won"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    table.to_csv(tmp_path / "flat.csv", index=False)
+    (tmp_path / "quick.yaml").write_text(yaml.safe_dump({"lightgbm": QUICK_TREES}))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = ["train-flat", "--table", str(tmp_path / "flat.csv"), "--label", "won", "--id", "id"]
+    args += ["--time", "created", "--out", str(tmp_path / "model"), "--n-boot", "0"]
+    args += ["--config", str(tmp_path / "quick.yaml"), "--tracking-uri", uri, "--register", "flat"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "registered flat version 1" in res.output
+
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    version = client.get_model_version_by_alias("flat", "challenger")
+    run = client.get_run(version.run_id)
+    assert {"lightgbm_auc", "lightgbm_ece", "rules_auc"} <= set(run.data.metrics)
+    assert run.data.params["mode"] == "flat"
+    assert run.data.params["lightgbm.learning_rate"] == "0.1"
+
+    new = table.drop(columns=["won", "created"]).rename(columns={"id": "lead_id"}).tail(6)
+    direct = load_model(tmp_path / "model").score(new, reasons=2)
+    mlflow.set_tracking_uri(uri)
+    pyfunc = mlflow.pyfunc.load_model("models:/flat@challenger")
+    inputs = {c["name"] for c in pyfunc.metadata.get_input_schema().to_dict()}
+    assert inputs == {"lead_id", "industry", "employees"}
+    got = pyfunc.predict(new.reset_index(drop=True), params={"reasons": 2})
+    np.testing.assert_array_equal(got["p_convert"].to_numpy(), direct["p_convert"].to_numpy())
+    assert got["reason_1"].tolist() == direct["reason_1"].tolist()
+    assert (got["model_name"] == "flat").all()
+    assert (got["model_version"] == "1").all()
+    assert "as_of" not in got.columns  # a flat model has no time unless one is sent
+    # events sent to a flat model are an error, not ignored (the pyfunc's scoring function;
+    # MLflow's schema enforcement drops a column the signature does not name before it)
+    with_events = new.head(2).assign(events=['[{"timestamp": "2024-01-01"}]', "[]"])
+    with pytest.raises(DataContractError, match=r"flat model.*\['L1994'\]"):
+        score_records(load_model(tmp_path / "model"), with_events, {})
+    echoed = score_records(load_model(tmp_path / "model"), new.assign(as_of="2024-06-01"), {})
+    assert (echoed["as_of"] == "2024-06-01T00:00:00.000000Z").all()
+
+    new.to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "scores.csv"
+    score = ["score", "--model", "models:/flat@challenger", "--leads", str(tmp_path / "new.csv")]
+    res = CliRunner().invoke(app, [*score, "--out", str(out), "--tracking-uri", uri])
+    assert res.exit_code == 0, res.output
+    scores = pd.read_csv(out)
+    np.testing.assert_allclose(scores["p_convert"], direct["p_convert"], rtol=1e-12)
+    assert (scores["model_version"] == 1).all()
