@@ -204,8 +204,34 @@ def parse_times(
             f"{table}.{column}: {int(bad.sum())} value(s) do not match the format "
             f"{time_format!r} ({how}): {_where(s, bad, ids)}.{mix} {_fix(table, column)}"
         )
+    if time_format == "ISO8601":
+        _check_zones(text, blank, s, table, column, ids)
     out = parsed.astype("datetime64[us, UTC]")
     return _check_range(out, s, table, column, ids, f"format {time_format!r}")
+
+
+# a zone after a time of day (a date alone, 2024-03-01, ends in digits that are not a zone)
+_ZONE = r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)$"
+
+
+def _check_zones(
+    text: pd.Series, blank: np.ndarray, s: pd.Series, table: str, column: str, ids: pd.Series | None
+) -> None:
+    """Times of day with a zone (``Z``, ``+02:00``) and without one in the same column are an
+    error: a time without one would be read as UTC although it may be local time."""
+    present = ~blank
+    strings = text.astype("string")
+    aware = strings.str.contains(_ZONE, regex=True).fillna(False).to_numpy(bool)
+    # a time of day without a zone (a date alone is midnight UTC and is not counted)
+    clock = strings.str.contains(r"\d:\d{2}", regex=True).fillna(False).to_numpy(bool)
+    naive = present & clock & ~aware
+    if (present & aware).any() and naive.any():
+        raise DataContractError(
+            f"{table}.{column}: {int((present & aware).sum()):,} value(s) carry a time zone and "
+            f"{int(naive.sum()):,} do not (these would be read as UTC although they may be local "
+            f"time): {_where(s, naive, ids)}. Fix: export every value with its zone (or all in "
+            "UTC without one)."
+        )
 
 
 def _detect(present: pd.Series, table: str, column: str, ids: pd.Series | None) -> str:

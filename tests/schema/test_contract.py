@@ -42,11 +42,20 @@ def test_naive_timestamps_are_utc_and_aware_ones_converted(tiny):
     leads, _, _ = tiny
     out = validate_leads(
         leads.assign(
-            created_at=["2024-01-01 10:00", "2024-01-01T10:00:00+02:00", "2024-01-01T10:00:00Z"]
+            created_at=["2024-01-01T11:00:00-03:00", "2024-01-01T10:00:00+02:00", "2024-01-01T10Z"]
         )
     )
     assert str(out["created_at"].dtype) == "datetime64[us, UTC]"
-    assert out["created_at"].dt.hour.tolist() == [10, 8, 10]
+    assert out["created_at"].dt.hour.tolist() == [14, 8, 10]
+    naive = validate_leads(leads.assign(created_at=["2024-01-01 10:00"] * 3))
+    assert naive["created_at"].dt.hour.tolist() == [10, 10, 10]
+    # both in one text column: the naive ones may be local time, so it is an error
+    with pytest.raises(DataContractError, match=r"leads.created_at: 2 value\(s\) carry a time"):
+        validate_leads(
+            leads.assign(
+                created_at=["2024-01-01 10:00", "2024-01-01T10:00:00+02:00", "2024-01-01T10:00Z"]
+            )
+        )
 
 
 def test_events_for_unknown_leads_error_by_default_and_drop_reports(tiny):

@@ -54,6 +54,25 @@ def test_day_first_and_month_first_are_detected_and_ambiguity_refused():
     assert out.iloc[1] == pd.Timestamp("2024-03-02", tz="UTC")
 
 
+def test_times_with_and_without_a_zone_in_one_column_are_an_error():
+    with pytest.raises(
+        DataContractError, match=r"2 value\(s\) carry a time zone and 1 do not.*'2024-03-02 09:00'"
+    ):
+        _parse(["2024-03-01T10:00:00+02:00", "2024-03-02 09:00", "2024-03-03T08:00:00Z"])
+    with pytest.raises(DataContractError, match=r"1 value\(s\) carry a time zone and 1 do not"):
+        _parse(["2024-03-01 08:00:00", "2024-03-02T09:00:00.5-0400"])
+    # one kind per column is fine: naive times (UTC) or times with zones; a date alone is
+    # midnight UTC beside either
+    assert _parse(["2024-03-01", "2024-03-02T09:00:00Z"]).iloc[0] == pd.Timestamp(
+        "2024-03-01", tz="UTC"
+    )
+    assert _parse(["2024-03-01", "2024-03-02 11:00"]).iloc[1] == pd.Timestamp(
+        "2024-03-02 11:00", tz="UTC"
+    )
+    out = _parse(["2024-03-01T10:00:00+02:00", "2024-03-02T11:00:00-04", None])
+    assert out.iloc[1] == pd.Timestamp("2024-03-02 15:00", tz="UTC")
+
+
 def test_a_column_mixing_formats_is_an_error_with_examples():
     with pytest.raises(
         DataContractError, match=r"'ISO8601' \(detected.*'25/03/2024'.*Some read as '%d/%m/%Y'"
@@ -89,12 +108,13 @@ def test_a_column_mixing_formats_is_an_error_with_examples():
 
 
 def test_iso_with_offsets_naive_and_missing():
-    out = _parse(
-        ["2024-03-01T10:00:00+02:00", "2024-03-01 10:00", "", None, "2024-03-01T00:00:00Z"]
-    )
+    out = _parse(["2024-03-01T10:00:00+02:00", "", None, "2024-03-01T00:00:00Z"])
     assert out.iloc[0] == pd.Timestamp("2024-03-01 08:00", tz="UTC")
-    assert out.iloc[1] == pd.Timestamp("2024-03-01 10:00", tz="UTC")  # naive is UTC
-    assert out.iloc[2:4].isna().all()
+    assert out.iloc[1:3].isna().all()
+    assert out.iloc[3] == pd.Timestamp("2024-03-01", tz="UTC")
+    out = _parse(["2024-03-01 10:00", None])
+    assert out.iloc[0] == pd.Timestamp("2024-03-01 10:00", tz="UTC")  # naive is UTC
+    # naive and aware text in one column: test_times_with_and_without_a_zone_..._an_error
     naive = pd.Series(pd.to_datetime(["2024-03-01 10:00"]))
     assert parse_times(naive, table="t", column="c").iloc[0] == pd.Timestamp(
         "2024-03-01 10:00", tz="UTC"
