@@ -236,6 +236,15 @@ def fit_procedure(
                 f"window; the intercept is moved by {recent['shift']:+.3f} (log-odds), so that "
                 "the model expects what was seen."
             )
+        elif recent.get("ratio") and abs(np.log(recent["ratio"])) >= np.log(1.1):
+            notes.append(
+                f"recent label windows: {recent['observed']:,} conversions already seen in the "
+                f"{recent['rows']:,} rows whose window is still open, where the model expects "
+                f"{recent['expected']:,.0f} by now (observed/expected {recent['ratio']:.2f}): the "
+                f"base rate may be moving, but z = {recent['z']:.1f} is within "
+                f"calibration.recent_min_z={cal.recent_min_z:g}, so the intercept is not moved. "
+                "Watch the realised rate (leadml monitor)."
+            )
     bands = dict(config.bands)
     p_c = calibrator.transform(_margin(booster, X.loc[C]))
     scale = ScoreScale.fit(p_c, bands)

@@ -254,6 +254,13 @@ def test_the_recent_rate_check_moves_the_level_only_when_the_base_rate_moved(sma
     _, stable = small
     recent = stable.backtest_model.metadata["production"]["blocks"].get("recent", {})
     assert not recent.get("applied")
+    # a ratio off by 10 % or more that the check does not act on is still noted
+    ratios = [
+        m.metadata["production"]["blocks"].get("recent", {}).get("ratio")
+        for m in (stable.backtest_model, stable.model)
+    ]
+    off_by_10 = any(r and abs(np.log(r)) >= np.log(1.1) for r in ratios)
+    assert off_by_10 == any("the base rate may be moving" in n for n in stable.notes), ratios
     crm = _crm(n=5000, days=300, rate_shift=5.0, seed=11)  # the check fires at z 4.8 here
     res = _train(crm, backtest={"min_test_conversions": 50})
     recent = res.backtest_model.metadata["production"]["blocks"]["recent"]
