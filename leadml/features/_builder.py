@@ -437,7 +437,10 @@ def events_table(data: LeadData) -> pd.DataFrame:
     )
 
 
-def _exclude_invalid(cut: pd.DataFrame, data: LeadData) -> pd.DataFrame:
+def cutoff_exclusions(cut: pd.DataFrame, data: LeadData) -> dict[str, np.ndarray]:
+    """Per validated explicit cut-off: why it is not a training row (masks ``not_created``,
+    ``converted``, ``lost``: before the lead was created, at or after it converted, at or after
+    it was lost without converting)."""
     as_of = to_us(cut["as_of"])
     pos = positions(cut["lead_id"], data.leads["lead_id"])  # validated: all known
     not_yet = to_us(data.leads["created_at"])[pos] > as_of
@@ -453,6 +456,12 @@ def _exclude_invalid(cut: pd.DataFrame, data: LeadData) -> pd.DataFrame:
         has = ~pd.isna(lost_at)
         lost[has] = to_us(pd.Series(lost_at[has]).astype("datetime64[us, UTC]")) <= as_of[has]
         lost &= ~done
+    return {"not_created": not_yet, "converted": done, "lost": lost}
+
+
+def _exclude_invalid(cut: pd.DataFrame, data: LeadData) -> pd.DataFrame:
+    why = cutoff_exclusions(cut, data)
+    not_yet, done, lost = why["not_created"], why["converted"], why["lost"]
     drop = not_yet | done | lost
     if drop.any():
         warnings.warn(

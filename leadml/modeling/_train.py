@@ -49,6 +49,7 @@ from leadml.features import (
     FeatureSpec,
     build_flat_training_set,
     compute_features,
+    cutoff_exclusions,
     label_rows,
     training_cutoffs,
 )
@@ -63,7 +64,7 @@ from leadml.modeling._segments import (
     choose_segments,
 )
 from leadml.rules import ScorecardConfig, load_rules, scorecard_inputs
-from leadml.schema import FLAT_TIME, LeadData, examples, validate_lead_data
+from leadml.schema import FLAT_TIME, LeadData, examples, validate_cutoffs, validate_lead_data
 from leadml.scoring import segment_text
 
 __all__ = [
@@ -212,6 +213,16 @@ def labelled_rows(
     censored = lab["censored"].to_numpy()
     left_out: list[dict[str, Any]] = []
     notes: list[str] = []
+    if cutoffs is not None:  # explicit cut-offs that are not training rows (also warned)
+        given = validate_cutoffs(cutoffs, data.leads)
+        why = cutoff_exclusions(given, data)
+        for key, part, note in (
+            ("not_created", "left out: cut-off before the lead was created", "as_of < created_at"),
+            ("converted", "left out: cut-off at or after the conversion", "converted_at <= as_of"),
+            ("lost", "left out: after the lead was lost", "leads.lost_at at or before as_of"),
+        ):
+            if why[key].any():
+                left_out.append(_part(part, given.loc[why[key]], note))
     if cutoffs is None and "lost_at" in data.leads.columns and data.leads["lost_at"].notna().any():
         unlost = LeadData(data.leads.drop(columns=["lost_at"]), data.events, data.conversions)
         every_row, _ = training_cutoffs(

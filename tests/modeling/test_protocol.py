@@ -19,6 +19,7 @@ from leadml.exceptions import (
     DataContractError,
     LeadmlError,
     LeakageWarning,
+    RowsExcludedWarning,
 )
 from leadml.modeling import (
     NotEnoughDataError,
@@ -156,11 +157,29 @@ def test_one_decision_time_per_lead_uses_every_row():
     crm = _crm(n=5000, days=240, seed=4)
     cut = crm.sample_cutoffs(per_lead=1, seed=0)
     assert cut["lead_id"].is_unique
-    res = _train(crm, cutoffs=cut[["lead_id", "as_of"]], backtest={"min_test_conversions": 20})
+    # a few requested cut-offs that are not training rows: after the conversion, before creation
+    conv = crm.conversions.head(7)
+    created = crm.leads.set_index("lead_id")["created_at"]
+    early = crm.leads["lead_id"].iloc[-4:]
+    extra = pd.concat(
+        [
+            pd.DataFrame({"lead_id": conv["lead_id"], "as_of": conv["converted_at"]}),
+            pd.DataFrame(
+                {"lead_id": early, "as_of": created[early].to_numpy() - pd.Timedelta("1D")}
+            ),
+        ]
+    )
+    asked = pd.concat([cut[["lead_id", "as_of"]], extra], ignore_index=True)
+    with pytest.warns(RowsExcludedWarning, match=r"excluded 11 of"):
+        res = _train(crm, cutoffs=asked, backtest={"min_test_conversions": 20})
     ts = res.training_set
     labelled = int((cut["as_of"] + pd.Timedelta("30D") <= crm.observed_until).sum())
     assert len(ts) == labelled
     assert res.split_summary.attrs["backtest_share"] == 1.0
+    # nothing left out without saying so: the summary counts them, by reason
+    parts = res.split_summary.set_index("part")["rows"]
+    assert parts["left out: cut-off at or after the conversion"] == 7
+    assert parts["left out: cut-off before the lead was created"] == 4
     blocks = res.model.metadata["production"]["blocks"]
     # calibration on the latest block, holding a fair share of the rows, never a few dozen
     assert blocks["calibration"]["rows"] >= 0.2 * len(ts)
